@@ -1,0 +1,168 @@
+"""Compute nodes as the management server knows them."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from overlays.validators import validate_hostname
+
+
+class NodeStatus(models.TextChoices):
+    ONLINE = "online", "online"
+    MAINTENANCE = "maintenance", "maintenance"
+    UNREACHABLE = "unreachable", "unreachable"
+
+
+class SyncStatus(models.TextChoices):
+    UNKNOWN = "unknown", "never synced"
+    IN_SYNC = "in_sync", "in sync"
+    PENDING = "pending", "pending"
+    FAILED = "failed", "failed"
+
+
+class Node(models.Model):
+    hostname = models.CharField(
+        verbose_name="hostname",
+        max_length=253,
+        unique=True,
+        validators=[validate_hostname],
+        help_text="The node's host name, as overlay rule node lists name it.",
+    )
+    uuid = models.UUIDField(
+        verbose_name="UUID",
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="sysinfo UUID; filled in by a refresh.",
+    )
+    pdc = models.CharField(
+        verbose_name="physical datacenter",
+        max_length=100,
+        help_text="sysinfo 'Datacenter Name'. Nodes with the same name talk over the admin "
+        "network; nodes with different names talk over IPSec on their external IPs.",
+    )
+    admin_ip = models.GenericIPAddressField(
+        verbose_name="admin IP",
+        protocol="IPv4",
+        null=True,
+        blank=True,
+        help_text="Address on the internal admin network.",
+    )
+    admin_netmask = models.GenericIPAddressField(
+        verbose_name="admin netmask",
+        protocol="IPv4",
+        default="255.255.255.0",
+        help_text="Netmask of the admin network, used to tell which nodes share it.",
+    )
+    external_ip = models.GenericIPAddressField(
+        verbose_name="external IP",
+        protocol="IPv4",
+        null=True,
+        blank=True,
+        help_text="Public IPv4 on external0; needed once nodes sit in more than one PDC.",
+    )
+    nic_tags = models.JSONField(
+        verbose_name="NIC tags",
+        default=list,
+        blank=True,
+        help_text='NIC tags present on the node, e.g. ["admin", "external"].',
+    )
+    default_route_nic = models.CharField(
+        verbose_name="default route interface",
+        max_length=32,
+        blank=True,
+        help_text="Interface of the default route, e.g. external0.",
+    )
+    status = models.CharField(
+        verbose_name="status",
+        max_length=16,
+        choices=NodeStatus.choices,
+        default=NodeStatus.ONLINE,
+        help_text="Only online nodes receive files; others are caught up when they return.",
+    )
+    ssh_host = models.CharField(
+        verbose_name="SSH host",
+        max_length=253,
+        blank=True,
+        help_text="Address the management server connects to; empty means the admin IP.",
+    )
+    ssh_port = models.PositiveIntegerField(
+        verbose_name="SSH port",
+        default=22,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+    )
+    ssh_user = models.CharField(
+        verbose_name="SSH user",
+        max_length=64,
+        default="root",
+    )
+    ssh_host_key = models.TextField(
+        verbose_name="pinned SSH host key",
+        blank=True,
+        help_text="The node's public host key in known_hosts form (\"ssh-ed25519 AAAA...\"). "
+        "Connections offering any other key are refused.",
+    )
+    loaded_rules = models.JSONField(
+        verbose_name="rules loaded on the node",
+        default=dict,
+        blank=True,
+        help_text="The platform's overlay_rules.json as last read by a refresh.",
+    )
+    refreshed_at = models.DateTimeField(
+        verbose_name="last refreshed",
+        null=True,
+        blank=True,
+    )
+    sync_status = models.CharField(
+        verbose_name="sync status",
+        max_length=16,
+        choices=SyncStatus.choices,
+        default=SyncStatus.UNKNOWN,
+    )
+    sync_message = models.TextField(
+        verbose_name="sync message",
+        blank=True,
+        help_text="Why the last sync failed or is pending.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["hostname"]
+        verbose_name = "compute node"
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    def clean(self) -> None:
+        errors = {}
+        if self.nic_tags is None:
+            self.nic_tags = []
+        if not isinstance(self.nic_tags, list) or not all(
+            isinstance(t, str) and t for t in self.nic_tags
+        ):
+            errors["nic_tags"] = "NIC tags must be a list of tag names."
+        else:
+            self.nic_tags = sorted(set(self.nic_tags))
+        try:
+            ipaddress.IPv4Network(f"0.0.0.0/{self.admin_netmask}")
+        except ValueError:
+            errors["admin_netmask"] = f"{self.admin_netmask} is not a contiguous netmask."
+        if self.pdc is not None:
+            self.pdc = self.pdc.strip()
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def admin_network(self) -> ipaddress.IPv4Network | None:
+        if not self.admin_ip:
+            return None
+        return ipaddress.IPv4Network(f"{self.admin_ip}/{self.admin_netmask}", strict=False)
+
+    @property
+    def connect_host(self) -> str:
+        return self.ssh_host or self.admin_ip or self.hostname

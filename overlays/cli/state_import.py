@@ -1,0 +1,46 @@
+"""overlay import FILE: apply a cluster state file, all or nothing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from argparse import ArgumentParser
+from typing import Any
+
+from overlays.cli import CliError
+from overlays.statefile import StateFileError, import_state
+
+NAME = "import"
+HELP = "Import a cluster state file (JSON); nothing changes unless the whole file is valid."
+
+
+def add_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument("file", help="Path of the state file, or - for standard input.")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="Validate and print what would change, but change nothing.")
+
+
+def run(command: Any, options: dict[str, Any]) -> None:
+    path = options["file"]
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+    except OSError as exc:
+        raise CliError(f"Cannot read {path}: {exc.strerror}.") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                       f"column {exc.colno}.") from exc
+    try:
+        report = import_state(doc, dry_run=options["dry_run"])
+    except StateFileError as exc:
+        for line in exc.lines():
+            command.stderr.write(line)
+        raise CliError(f"{len(exc.problems)} problem(s); nothing was changed.") from exc
+    prefix = "would " if report.dry_run else ""
+    for change in report.changes:
+        command.stdout.write(f"{prefix}{change}")
+    if not report.changes:
+        command.stdout.write("Nothing to change.")
+    elif report.dry_run:
+        command.stdout.write(f"Dry run: {len(report.changes)} change(s) not applied.")

@@ -1,0 +1,30 @@
+"""Shared fixtures: users in each role and a small realistic cluster built through the services."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "cluster.json"
+
+
+@pytest.fixture
+def demo_state() -> dict:
+    return json.loads(DEMO_FILE.read_text())
+
+
+@pytest.fixture
+def demo_cluster(db, demo_state):
+    """The demo cluster imported through the state-file import (the same path users take)."""
+    from overlays.statefile import import_state
+
+    import_state(demo_state)
+    return demo_state
+
+
+@pytest.fixture
+def superuser(db, django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.invalid", "pw")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class VdcConfig(AppConfig):
+    name = "vdc"
+    verbose_name = "Virtual datacenters"
