@@ -1,0 +1,147 @@
+"""Local transport: a preview of what would be pushed, written under a directory.
+
+This transport is for demos, development and reviewing generated files. It
+never contacts a node and never executes anything:
+
+* node ``cn01``'s ``/usbkey/config`` becomes ``<root>/cn01/usbkey/config``;
+* ``run()`` only appends the command line to
+  ``<root>/<hostname>/var/log/overlay-commands.log`` and reports success.
+
+Files are written the same atomic way as on a real node. Ownership is applied
+only when this process runs as root and the user and group exist here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .base import CommandResult, NodeAddress, Transport, TransportError, check_node_path
+
+logger = logging.getLogger(__name__)
+
+COMMAND_LOG = "/var/log/overlay-commands.log"
+
+
+class LocalTransport(Transport):
+    """Write a node's files under ``root/<hostname>/``; record commands instead of running them."""
+
+    def __init__(self, root: Path, address: NodeAddress) -> None:
+        name = address.hostname
+        if not name or name in (".", "..") or "/" in name or "\x00" in name:
+            raise ValueError(f"hostname cannot be used as a directory name: {name!r}")
+        self.address = address
+        self.root = Path(root)
+        self.node_root = self.root / name
+
+    def local_path(self, path: str) -> Path:
+        """Where the absolute node path lives on this machine (ValueError for a bad path)."""
+        return self.node_root / check_node_path(path).lstrip("/")
+
+    def _checked_parent(self, target: Path) -> Path:
+        """Create the parent directory; refuse it if symlinks lead it out of the node root."""
+        self.node_root.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        parent = target.parent.resolve()
+        if not parent.is_relative_to(self.node_root.resolve()):
+            raise TransportError(f"{target} resolves outside the node directory {self.node_root}")
+        return parent
+
+    def read_file(self, path: str) -> bytes | None:
+        target = self.local_path(path)
+        try:
+            return target.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TransportError(f"cannot read {path} of {self.address.hostname}: {exc}") from exc
+
+    def write_file(self, path: str, data: bytes, *, mode: int, owner: str, group: str) -> None:
+        target = self.local_path(path)
+        try:
+            parent = self._checked_parent(target)
+        except OSError as exc:
+            raise TransportError(f"cannot create the directory of {path}: {exc}") from exc
+        temp = parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
+        try:
+            self._write_temp(temp, data)
+            self._set_owner(temp, owner, group)
+            os.chmod(temp, mode)
+            self._replace(temp, parent / target.name)
+            _fsync_directory(parent)
+        except BaseException as exc:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            if isinstance(exc, OSError):
+                raise TransportError(
+                    f"cannot write {path} of {self.address.hostname}: {exc}"
+                ) from exc
+            raise
+        logger.debug(
+            "local: wrote %s for %s (%d bytes, mode %o)",
+            path, self.address.hostname, len(data), mode,
+        )
+
+    @staticmethod
+    def _write_temp(temp: Path, data: bytes) -> None:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _set_owner(temp: Path, owner: str, group: str) -> None:
+        if os.geteuid() != 0:
+            logger.debug("local: not root, leaving %s owned by the current user", temp)
+            return
+        try:
+            shutil.chown(temp, user=owner, group=group)
+        except LookupError:
+            logger.debug("local: %s:%s does not exist here, ownership not applied", owner, group)
+
+    @staticmethod
+    def _replace(temp: Path, target: Path) -> None:
+        os.replace(temp, target)
+
+    def run(self, command: str, *, timeout: float | None = None) -> CommandResult:
+        log_path = self.local_path(COMMAND_LOG)
+        line = f"{datetime.now(UTC).isoformat(timespec='seconds')} {command}\n"
+        try:
+            self._checked_parent(log_path)
+            with log_path.open("a", encoding="utf-8") as log:
+                log.write(line)
+        except OSError as exc:
+            raise TransportError(
+                f"cannot record command for {self.address.hostname}: {exc}"
+            ) from exc
+        logger.info(
+            "local transport: recorded, not executed, on %s: %s", self.address.hostname, command
+        )
+        return CommandResult(command=command, exit_status=0, stdout="", stderr="")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable where the platform allows fsync on a directory."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,461 @@
+"""SSH transport: paramiko, the management key, and each node's pinned host key.
+
+Trust comes only from the key pinned on the node record: no system or user
+known_hosts file is read, unknown keys are never accepted, no agent and no
+password are used. File contents (they include IPSec keys) are never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import logging
+import posixpath
+import re
+import secrets
+import select
+import shlex
+import socket
+import stat
+import time
+from pathlib import Path
+
+import paramiko
+from paramiko.sftp import CMD_EXTENDED
+
+from .base import (
+    AuthenticationError,
+    CommandResult,
+    HostKeyError,
+    NodeAddress,
+    Transport,
+    TransportError,
+    check_node_path,
+    public_key_fingerprint,
+)
+
+logger = logging.getLogger(__name__)
+
+_READ_CHUNK = 65536
+# Errors that mean "the conversation with the node broke"; all transient.
+_LINK_ERRORS = (paramiko.SSHException, EOFError, OSError)
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def parse_host_key(line: str) -> paramiko.PKey:
+    """Turn ``"ssh-ed25519 AAAA... [comment]"`` into a public key.
+
+    A leading host field, as ``ssh-keyscan`` prints it, is tolerated.
+    Raises ValueError when the text is not a usable OpenSSH public key.
+    """
+    fields = line.split()
+    for index, field in enumerate(fields[:-1]):
+        if field.startswith(("ssh-", "ecdsa-sha2-", "sk-")):
+            key_type, encoded = field, fields[index + 1]
+            break
+    else:
+        raise ValueError("expected '<key type> <base64 key>'")
+    try:
+        blob = base64.b64decode(encoded, validate=True)
+        embedded_type = paramiko.Message(blob).get_text()
+    except (binascii.Error, ValueError, paramiko.SSHException) as exc:
+        raise ValueError(f"the key data is not valid base64 OpenSSH key data: {exc}") from exc
+    if not embedded_type:
+        raise ValueError("the key data is truncated or not an SSH public key")
+    if embedded_type != key_type:
+        raise ValueError(f"the key data is a {embedded_type!r} key, not {key_type!r}")
+    try:
+        return paramiko.PKey.from_type_string(key_type, blob)
+    except (paramiko.SSHException, paramiko.UnknownKeyType, ValueError) as exc:
+        raise ValueError(f"unsupported or damaged {key_type} key: {exc}") from exc
+
+
+def key_description(key: paramiko.PKey) -> str:
+    """``ssh-ed25519 SHA256:...``: enough to compare with ``ssh-keygen -lf`` on the node."""
+    return f"{key.get_name()} {public_key_fingerprint(key.asbytes())}"
+
+
+class _PinnedKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Called by paramiko when the offered key is not among the client's keys: always refuse.
+
+    With a pin recorded this happens when the node offers a key of another type
+    than the pinned one; without a pin, for every connection.
+    """
+
+    def __init__(self, address: NodeAddress, pinned: paramiko.PKey | None) -> None:
+        self.address = address
+        self.pinned = pinned
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        if self.pinned is None:
+            raise HostKeyError(_no_pin_message(self.address, key))
+        raise HostKeyError(_mismatch_message(self.address, expected=self.pinned, offered=key))
+
+
+def _where(address: NodeAddress) -> str:
+    return f"{address.host}:{address.port}"
+
+
+def _no_pin_message(address: NodeAddress, offered: paramiko.PKey | None) -> str:
+    offered_text = f"; it offered {key_description(offered)}" if offered is not None else ""
+    port = f"-p {address.port} " if address.port != 22 else ""
+    return (
+        f"no pinned host key for node {address.hostname} ({_where(address)}){offered_text}. "
+        f"Record it from `ssh-keyscan {port}-t ed25519 {address.host}` after checking the "
+        f"fingerprint on the node's console (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`)."
+    )
+
+
+def _mismatch_message(
+    address: NodeAddress, *, expected: paramiko.PKey, offered: paramiko.PKey
+) -> str:
+    return (
+        f"host key of node {address.hostname} ({_where(address)}) does not match the pinned key: "
+        f"expected {key_description(expected)}, offered {key_description(offered)}. "
+        f"Not connecting. If the node was reinstalled, verify the new key and update the pin."
+    )
+
+
+def _known_hosts_name(host: str, port: int) -> str:
+    # The name under which paramiko looks the server's key up.
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+class SshTransport(Transport):
+    """One SSH connection to one node, reused for every file and command of a sync."""
+
+    def __init__(
+        self,
+        address: NodeAddress,
+        *,
+        private_key_path: str,
+        connect_timeout: float,
+        command_timeout: float = 60.0,
+    ) -> None:
+        self.address = address
+        self.private_key_path = private_key_path
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self._client: paramiko.SSHClient | None = None
+        self._sftp_client: paramiko.SFTPClient | None = None
+
+    # --- connection -----------------------------------------------------------
+
+    def connect(self) -> None:
+        if self._client is not None:
+            return
+        address = self.address
+        pinned = self._pinned_key()
+        private_key = self._load_private_key()
+
+        client = paramiko.SSHClient()
+        # Deliberately no load_system_host_keys(): the pin is the only trust anchor.
+        client.set_missing_host_key_policy(_PinnedKeyPolicy(address, pinned))
+        if pinned is not None:
+            client.get_host_keys().add(
+                _known_hosts_name(address.host, address.port), pinned.get_name(), pinned
+            )
+        sock: socket.socket | None = None
+        try:
+            sock = self._open_socket()
+            client.connect(
+                hostname=address.host,
+                port=address.port,
+                username=address.user,
+                pkey=private_key,
+                timeout=self.connect_timeout,
+                banner_timeout=self.connect_timeout,
+                auth_timeout=self.connect_timeout,
+                channel_timeout=self.connect_timeout,
+                sock=sock,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except BaseException as exc:
+            client.close()
+            if sock is not None:
+                sock.close()
+            self._raise_connect_error(exc)
+            raise
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(30)
+        self._client = client
+        logger.debug("ssh: connected to %s (%s)", address.hostname, _where(address))
+
+    def _open_socket(self) -> socket.socket:
+        address = self.address
+        sock = socket.create_connection((address.host, address.port), timeout=self.connect_timeout)
+        # Without this, each small request waits out the peer's delayed ACK (~40 ms).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _raise_connect_error(self, exc: BaseException) -> None:
+        """Translate a failed connection attempt into our exceptions (returns for others)."""
+        address = self.address
+        if isinstance(exc, HostKeyError):
+            raise exc
+        if isinstance(exc, paramiko.BadHostKeyException):
+            raise HostKeyError(
+                _mismatch_message(address, expected=exc.expected_key, offered=exc.key)
+            ) from None
+        if isinstance(exc, paramiko.AuthenticationException):
+            raise AuthenticationError(
+                f"node {address.hostname} ({_where(address)}) refused the management key "
+                f"for user {address.user}: {exc}"
+            ) from None
+        if isinstance(exc, _LINK_ERRORS):
+            raise TransportError(
+                f"cannot connect to node {address.hostname} ({_where(address)}): "
+                f"{_describe(exc)}"
+            ) from exc
+
+    def _pinned_key(self) -> paramiko.PKey | None:
+        if not self.address.host_key.strip():
+            return None
+        try:
+            return parse_host_key(self.address.host_key)
+        except ValueError as exc:
+            raise HostKeyError(
+                f"the pinned host key of node {self.address.hostname} is not a valid OpenSSH "
+                f"public key ({exc}); record it again from ssh-keyscan"
+            ) from None
+
+    def _load_private_key(self) -> paramiko.PKey:
+        try:
+            return paramiko.PKey.from_path(Path(self.private_key_path))
+        except FileNotFoundError:
+            problem = "the file does not exist"
+        except PermissionError:
+            problem = "permission denied"
+        except TypeError:
+            # cryptography's loaders say "password was not given" this way.
+            problem = "the key is encrypted; use a key without a passphrase"
+        except (paramiko.SSHException, paramiko.UnknownKeyType, ValueError, OSError) as exc:
+            problem = f"not a usable ed25519, ECDSA or RSA private key ({type(exc).__name__})"
+        raise AuthenticationError(
+            f"cannot load the management private key {self.private_key_path}: {problem}"
+        )
+
+    def _connected(self) -> paramiko.SSHClient:
+        self.connect()
+        assert self._client is not None
+        return self._client
+
+    def _transport(self) -> paramiko.Transport:
+        transport = self._connected().get_transport()
+        if transport is None or not transport.is_active():
+            self.close()
+            raise TransportError(f"connection to node {self.address.hostname} was lost")
+        return transport
+
+    def _sftp(self) -> paramiko.SFTPClient:
+        if self._sftp_client is None:
+            transport = self._transport()
+            try:
+                self._sftp_client = paramiko.SFTPClient.from_transport(transport)
+            except _LINK_ERRORS as exc:
+                raise TransportError(
+                    f"cannot start SFTP on node {self.address.hostname}: {_describe(exc)}"
+                ) from exc
+            if self._sftp_client is None:
+                raise TransportError(f"cannot start SFTP on node {self.address.hostname}")
+        return self._sftp_client
+
+    def close(self) -> None:
+        if self._sftp_client is not None:
+            with contextlib.suppress(Exception):
+                self._sftp_client.close()
+            self._sftp_client = None
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
+    # --- files ----------------------------------------------------------------
+
+    def read_file(self, path: str) -> bytes | None:
+        node_path = check_node_path(path)
+        sftp = self._sftp()
+        try:
+            with sftp.open(node_path, "rb") as remote:
+                remote.prefetch()
+                return remote.read()
+        except FileNotFoundError:
+            return None
+        except _LINK_ERRORS as exc:
+            raise TransportError(self._failed("read", node_path, exc)) from exc
+
+    def write_file(self, path: str, data: bytes, *, mode: int, owner: str, group: str) -> None:
+        node_path = check_node_path(path)
+        for name in (owner, group):
+            if not _ACCOUNT_NAME.match(name):
+                raise ValueError(f"not a valid user or group name: {name!r}")
+        directory, name = posixpath.split(node_path)
+        sftp = self._sftp()
+        temp = posixpath.join(directory, f".{name}.tmp-{secrets.token_hex(6)}")
+        try:
+            self._ensure_directory(sftp, directory)
+            self._upload_temp(sftp, temp, data)
+            self._set_owner(temp, owner, group)
+            sftp.chmod(temp, mode)
+            self._replace(sftp, temp, node_path)
+        except BaseException as exc:
+            self._discard(temp)
+            if isinstance(exc, TransportError):
+                raise
+            if isinstance(exc, _LINK_ERRORS):
+                raise TransportError(self._failed("write", node_path, exc)) from exc
+            raise
+        logger.debug(
+            "ssh: wrote %s on %s (%d bytes, mode %o, %s:%s)",
+            node_path, self.address.hostname, len(data), mode, owner, group,
+        )
+
+    def _ensure_directory(self, sftp: paramiko.SFTPClient, directory: str) -> None:
+        """Create ``directory`` and its missing parents (mode 0755)."""
+        missing: list[str] = []
+        current = directory
+        while current not in ("/", ""):
+            try:
+                attrs = sftp.stat(current)
+            except FileNotFoundError:
+                missing.append(current)
+                current = posixpath.dirname(current)
+                continue
+            if attrs.st_mode is not None and not stat.S_ISDIR(attrs.st_mode):
+                raise TransportError(
+                    f"{current} on node {self.address.hostname} exists and is not a directory"
+                )
+            break
+        for new_directory in reversed(missing):
+            try:
+                sftp.mkdir(new_directory, 0o755)
+            except OSError:
+                # Someone else may have created it meanwhile; only that is fine.
+                if not stat.S_ISDIR(sftp.stat(new_directory).st_mode or 0):
+                    raise
+
+    def _upload_temp(self, sftp: paramiko.SFTPClient, temp: str, data: bytes) -> None:
+        # "x": exclusive create. Restrict the empty file before any secret goes in.
+        with sftp.open(temp, "wbx") as remote:
+            remote.chmod(0o600)
+            remote.write(data)
+            remote.flush()
+            _sftp_fsync(sftp, remote)
+
+    def _set_owner(self, temp: str, owner: str, group: str) -> None:
+        # Names are resolved on the node: SFTP's chown would need the node's numeric ids.
+        result = self.run(f"chown {owner}:{group} {shlex.quote(temp)}")
+        if not result.ok:
+            raise TransportError(
+                f"chown {owner}:{group} failed on node {self.address.hostname} "
+                f"(exit {result.exit_status}): {result.stderr.strip()}"
+            )
+
+    def _replace(self, sftp: paramiko.SFTPClient, temp: str, target: str) -> None:
+        # posix-rename@openssh.com replaces the target atomically (plain SFTP rename refuses).
+        sftp.posix_rename(temp, target)
+
+    def _discard(self, temp: str) -> None:
+        sftp = self._sftp_client
+        if sftp is None:
+            return
+        try:
+            sftp.remove(temp)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - best effort while handling another error
+            logger.warning(
+                "ssh: could not remove temporary file %s on %s: %s",
+                temp, self.address.hostname, _describe(exc),
+            )
+
+    def _failed(self, verb: str, path: str, exc: BaseException) -> str:
+        return f"cannot {verb} {path} on node {self.address.hostname}: {_describe(exc)}"
+
+    # --- commands -------------------------------------------------------------
+
+    def run(self, command: str, *, timeout: float | None = None) -> CommandResult:
+        limit = self.command_timeout if timeout is None else timeout
+        transport = self._transport()
+        try:
+            channel = transport.open_session(timeout=self.connect_timeout)
+        except _LINK_ERRORS as exc:
+            raise TransportError(
+                f"cannot open a session on node {self.address.hostname}: {_describe(exc)}"
+            ) from exc
+        try:
+            channel.exec_command(command)
+            channel.shutdown_write()
+            stdout, stderr = self._collect(channel, transport, command, limit)
+            exit_status = channel.recv_exit_status()
+        except _LINK_ERRORS as exc:
+            raise TransportError(
+                f"running {command!r} on node {self.address.hostname} failed: {_describe(exc)}"
+            ) from exc
+        finally:
+            channel.close()
+        logger.debug("ssh: %s on %s exited %d", command, self.address.hostname, exit_status)
+        return CommandResult(
+            command=command,
+            exit_status=exit_status,
+            stdout=stdout.decode("utf-8", errors="replace"),
+            stderr=stderr.decode("utf-8", errors="replace"),
+        )
+
+    def _collect(
+        self, channel: paramiko.Channel, transport: paramiko.Transport, command: str, limit: float
+    ) -> tuple[bytes, bytes]:
+        """Read stdout and stderr until the command has exited and its output ended."""
+        deadline = time.monotonic() + limit
+        stdout = bytearray()
+        stderr = bytearray()
+        while True:
+            while channel.recv_ready():
+                stdout += channel.recv(_READ_CHUNK)
+            while channel.recv_stderr_ready():
+                stderr += channel.recv_stderr(_READ_CHUNK)
+            output_ended = channel.eof_received or channel.closed
+            if output_ended and channel.exit_status_ready():
+                # Data that raced the exit status is drained by the loops above first.
+                if not channel.recv_ready() and not channel.recv_stderr_ready():
+                    return bytes(stdout), bytes(stderr)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TransportError(
+                    f"command on node {self.address.hostname} did not finish within "
+                    f"{limit:g} s: {command}"
+                )
+            if not transport.is_active():
+                raise TransportError(
+                    f"connection to node {self.address.hostname} was lost while running {command!r}"
+                )
+            wait = min(remaining, 1.0)
+            if output_ended:
+                channel.status_event.wait(wait)
+            else:
+                select.select([channel], [], [], wait)
+
+
+def _sftp_fsync(sftp: paramiko.SFTPClient, remote: paramiko.SFTPFile) -> None:
+    """Ask the server to fsync the file (OpenSSH's fsync@openssh.com), if it can.
+
+    paramiko has no public call for this extension. Servers without it answer
+    with an error, which is ignored: the rename still gives atomicity, only the
+    durability guarantee across a power cut is weaker.
+    """
+    try:
+        sftp._request(CMD_EXTENDED, "fsync@openssh.com", remote.handle)  # noqa: SLF001
+    except OSError as exc:
+        logger.debug("ssh: fsync@openssh.com not available: %s", exc)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name

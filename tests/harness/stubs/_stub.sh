@@ -1,0 +1,31 @@
+# Sourced by every stub command of a test node (not executable on its own).
+#
+# Appends one line to $NODEDIR/log/<stub>.log: a UTC timestamp, then the argv
+# (program name first), tab separated. When $NODEDIR/fail/<stub> exists the
+# stub prints that file to stderr and exits with the status in
+# $NODEDIR/fail/<stub>.status (default 1) instead of doing its job.
+
+STUB_NAME=$(basename -- "$0")
+NODEDIR=${TESTNODE_DIR:-$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)}
+
+stub_line=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+for stub_arg in "$STUB_NAME" "$@"; do
+    stub_line=$(printf '%s\t%s' "$stub_line" "$stub_arg")
+done
+printf '%s\n' "$stub_line" >> "$NODEDIR/log/$STUB_NAME.log"
+
+if [ -e "$NODEDIR/fail/$STUB_NAME" ]; then
+    cat "$NODEDIR/fail/$STUB_NAME" >&2
+    if [ -s "$NODEDIR/fail/$STUB_NAME.status" ]; then
+        exit "$(cat "$NODEDIR/fail/$STUB_NAME.status")"
+    fi
+    exit 1
+fi
+
+# Print "<prog>: <file>: No such file or directory" and exit 1 unless the file exists.
+stub_require_file() {
+    if [ ! -f "$1" ]; then
+        printf '%s: %s: No such file or directory\n' "$STUB_NAME" "$1" >&2
+        exit 1
+    fi
+}
