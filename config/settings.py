@@ -121,6 +121,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "overlays.api.common.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Overlay manager API",
@@ -143,7 +144,7 @@ OVERLAY_SSH_PRIVATE_KEY = env.str("OVERLAY_SSH_PRIVATE_KEY", default="")
 OVERLAY_SSH_TIMEOUT = env.float("OVERLAY_SSH_TIMEOUT", default=10.0)
 OVERLAY_COMMAND_TIMEOUT = env.float("OVERLAY_COMMAND_TIMEOUT", default=60.0)
 
-# Where each managed file lives on a node. SmartOS keeps /etc on a ramdisk, so the
+# Where each managed file lives on a node (ARP tables: each rule's files/config). SmartOS keeps /etc on a ramdisk, so the
 # persistent copies live under /opt/custom and boot scripts copy them into place.
 OVERLAY_PATHS = {
     "usbkey_config": "/usbkey/config",
@@ -152,7 +153,6 @@ OVERLAY_PATHS = {
     "ipsec_policy": "/opt/custom/etc/ipsec/ipsecinit.conf",
     "ipf_overlays": "/opt/custom/etc/ipf.d/ipf.conf-020-overlays",
     "ipf_administration": "/opt/custom/etc/ipf.d/ipf.conf-090-administration",
-    "arp_dir": "/opt/custom/networking",
 }
 
 # Commands run on a node after its files change, by reload action name.

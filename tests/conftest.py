@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
-DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "cluster.json"
+DEMO_FILE = Path(__file__).resolve().parents[1] / "demo" / "cluster.json"
 
 
 @pytest.fixture

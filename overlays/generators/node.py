@@ -1,0 +1,118 @@
+"""Everything one node must hold, as ``NodeFiles``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from overlays.desired import DesiredFile, NodeFiles, UsbkeyConfigEdit
+from overlays.generators.arp import ArpCache, arp_cache_for, render_arp_table
+from overlays.generators.ipf import (
+    EXTERNAL_INTERFACE,
+    render_ipf_administration,
+    render_ipf_overlays,
+)
+from overlays.generators.ipsec import (
+    ipsec_peers,
+    render_ike_config,
+    render_ike_preshared,
+    render_ipsec_policy,
+)
+from overlays.generators.usbkey import managed_keys
+from overlays.snapshot import ClusterSnapshot, NodeView
+
+DEFAULT_PATHS: Mapping[str, str] = MappingProxyType(
+    {
+        "usbkey_config": "/usbkey/config",
+        "ike_config": "/opt/custom/etc/ipsec/config",
+        "ike_preshared": "/opt/custom/etc/ipsec/ike.preshared",
+        "ipsec_policy": "/opt/custom/etc/ipsec/ipsecinit.conf",
+        "ipf_overlays": "/opt/custom/etc/ipf.d/ipf.conf-020-overlays",
+        "ipf_administration": "/opt/custom/etc/ipf.d/ipf.conf-090-administration",
+    }
+)
+
+# Reload actions: keys of settings.OVERLAY_RELOAD_COMMANDS.
+RELOAD_VARPD = "varpd"
+RELOAD_IPSEC = "ipsec"
+RELOAD_IPFILTER = "ipfilter"
+RELOAD_NETWORK_VIRTUAL = "network-virtual"
+
+
+def render_node(
+    snapshot: ClusterSnapshot,
+    node: NodeView,
+    paths: Mapping[str, str] = DEFAULT_PATHS,
+    *,
+    interface: str = EXTERNAL_INTERFACE,
+    arp_cache: ArpCache | None = None,
+) -> NodeFiles:
+    """The files and /usbkey/config keys ``node`` must have, files sorted by path.
+
+    ``paths`` may override some of ``DEFAULT_PATHS``. One ARP table per rule
+    the node carries (a node carrying no rule gets none); the IPSec and ipf
+    files always, so that a node leaving the mesh or the firewall gets its
+    files emptied rather than left stale. When two rules share an ARP file
+    path, the first by name wins (``check_cluster`` reports "arp-file-collision").
+    """
+    unknown = set(paths) - set(DEFAULT_PATHS)
+    if unknown:
+        raise ValueError(f"unknown node file keys: {', '.join(sorted(unknown))}")
+    where = {**DEFAULT_PATHS, **paths}
+    cache = arp_cache if arp_cache is not None else arp_cache_for(snapshot)
+
+    files: dict[str, DesiredFile] = {}
+
+    def add(path: str, content: str, mode: int, owner: str, reload: str) -> None:
+        if path not in files:
+            files[path] = DesiredFile(
+                path=path, content=content, mode=mode, owner=owner, group=owner, reload=reload
+            )
+
+    for rule in sorted(snapshot.rules_for(node), key=lambda rule: rule.name):
+        table = render_arp_table(snapshot, node, rule, cache=cache)
+        add(rule.arp_file, table, 0o400, "netadm", RELOAD_VARPD)
+
+    peers = ipsec_peers(snapshot, node)
+    for key, content, mode, reload in (
+        ("ike_config", render_ike_config(snapshot, node, peers=peers), 0o640, RELOAD_IPSEC),
+        ("ike_preshared", render_ike_preshared(snapshot, node, peers=peers), 0o400, RELOAD_IPSEC),
+        ("ipsec_policy", render_ipsec_policy(snapshot, node, peers=peers), 0o640, RELOAD_IPSEC),
+        (
+            "ipf_overlays",
+            render_ipf_overlays(snapshot, node, interface=interface),
+            0o640,
+            RELOAD_IPFILTER,
+        ),
+        (
+            "ipf_administration",
+            render_ipf_administration(snapshot, node, interface=interface),
+            0o640,
+            RELOAD_IPFILTER,
+        ),
+    ):
+        add(where[key], content, mode, "root", reload)
+
+    return NodeFiles(
+        hostname=node.hostname,
+        files=tuple(files[path] for path in sorted(files)),
+        usbkey=UsbkeyConfigEdit(
+            path=where["usbkey_config"],
+            managed=managed_keys(snapshot, node),
+            reload=RELOAD_NETWORK_VIRTUAL,
+        ),
+    )
+
+
+def render_cluster(
+    snapshot: ClusterSnapshot,
+    paths: Mapping[str, str] = DEFAULT_PATHS,
+    *,
+    interface: str = EXTERNAL_INTERFACE,
+) -> dict[str, NodeFiles]:
+    """``render_node`` for every node of the snapshot, by hostname."""
+    cache = arp_cache_for(snapshot)
+    return {
+        node.hostname: render_node(snapshot, node, paths, interface=interface, arp_cache=cache)
+        for node in sorted(snapshot.nodes, key=lambda node: node.hostname)
+    }
