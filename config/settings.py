@@ -144,8 +144,9 @@ OVERLAY_SSH_PRIVATE_KEY = env.str("OVERLAY_SSH_PRIVATE_KEY", default="")
 OVERLAY_SSH_TIMEOUT = env.float("OVERLAY_SSH_TIMEOUT", default=10.0)
 OVERLAY_COMMAND_TIMEOUT = env.float("OVERLAY_COMMAND_TIMEOUT", default=60.0)
 
-# Where each managed file lives on a node (ARP tables: each rule's files/config). SmartOS keeps /etc on a ramdisk, so the
-# persistent copies live under /opt/custom and boot scripts copy them into place.
+# Where each managed file lives on a node (ARP tables: each rule's files/config).
+# SmartOS keeps /etc on a ramdisk, so the persistent copies live under /opt/custom
+# and boot scripts copy them into place.
 OVERLAY_PATHS = {
     "usbkey_config": "/usbkey/config",
     "ike_config": "/opt/custom/etc/ipsec/config",
