@@ -70,6 +70,8 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)  # the embedded default must work in a fresh clone
+    # Take the write lock at BEGIN so concurrent syncs wait instead of failing "locked".
+    DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
     # A file-backed test database lets a separate worker process share it.
     DATABASES["default"].setdefault("TEST", {"NAME": str(VAR_DIR / "test-db.sqlite3")})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -175,9 +177,18 @@ OVERLAY_RELOAD_COMMANDS = {
     ],
 }
 
-# A deployment fails rather than hangs; retries of transient SSH errors back off.
+# Every change schedules syncs of the nodes it affects; False stages changes until
+# `manage.py overlay update`. Bursts within OVERLAY_SYNC_DELAY seconds coalesce.
+OVERLAY_AUTO_SYNC = env.bool("OVERLAY_AUTO_SYNC", default=True)
+OVERLAY_SYNC_DELAY = env.float("OVERLAY_SYNC_DELAY", default=1.0)
+# A deployment fails rather than hangs; retries of transient SSH errors back off
+# exponentially from OVERLAY_SYNC_RETRY_BACKOFF seconds.
 OVERLAY_SYNC_MAX_RETRIES = env.int("OVERLAY_SYNC_MAX_RETRIES", default=3)
+OVERLAY_SYNC_RETRY_BACKOFF = env.float("OVERLAY_SYNC_RETRY_BACKOFF", default=5.0)
 OVERLAY_SYNC_LOCK_TIMEOUT = env.int("OVERLAY_SYNC_LOCK_TIMEOUT", default=600)
+OVERLAY_SYNC_KEY_PREFIX = env.str("OVERLAY_SYNC_KEY_PREFIX", default="overlay:sync")
+# celery beat refreshes every node this often, which catches up nodes that were down.
+OVERLAY_REFRESH_INTERVAL = env.float("OVERLAY_REFRESH_INTERVAL", default=300.0)
 
 LOGGING = {
     "version": 1,

@@ -152,8 +152,11 @@ class Node(models.Model):
             ipaddress.IPv4Network(f"0.0.0.0/{self.admin_netmask}")
         except ValueError:
             errors["admin_netmask"] = f"{self.admin_netmask} is not a contiguous netmask."
-        if self.pdc is not None:
-            self.pdc = self.pdc.strip()
+        if isinstance(self.pdc, str):
+            stripped = self.pdc.strip()
+            if self.pdc and not stripped:
+                errors["pdc"] = "The physical datacenter name cannot be only blanks."
+            self.pdc = stripped
         if errors:
             raise ValidationError(errors)
 
@@ -166,3 +169,123 @@ class Node(models.Model):
     @property
     def connect_host(self) -> str:
         return self.ssh_host or self.admin_ip or self.hostname
+
+
+# --- Distribution: what was pushed to each node -----------------------------------
+
+
+class DeploymentResult(models.TextChoices):
+    OK = "ok", "ok"
+    FAILED = "failed", "failed"
+    SKIPPED = "skipped", "skipped"
+    NO_CHANGE = "no-change", "no change"
+
+
+class Deployment(models.Model):
+    """One synchronisation of one node: what changed, what ran, how it ended.
+
+    Holds hashes and paths, never file contents (the IPSec files carry keys).
+    """
+
+    node = models.ForeignKey(
+        Node,
+        verbose_name="node",
+        on_delete=models.CASCADE,
+        related_name="deployments",
+    )
+    started_at = models.DateTimeField(
+        verbose_name="started",
+    )
+    finished_at = models.DateTimeField(
+        verbose_name="finished",
+        null=True,
+        blank=True,
+    )
+    reason = models.CharField(
+        verbose_name="trigger",
+        max_length=255,
+        blank=True,
+        help_text="What asked for this sync, e.g. \"vNIC web01 saved\" or \"overlay update\".",
+    )
+    scope = models.CharField(
+        verbose_name="files considered",
+        max_length=255,
+        blank=True,
+        help_text="\"all\", or the groups of files the trigger affects (e.g. arp:/opt/...).",
+    )
+    result = models.CharField(
+        verbose_name="result",
+        max_length=16,
+        choices=DeploymentResult.choices,
+    )
+    error = models.TextField(
+        verbose_name="error",
+        blank=True,
+        help_text="Why the sync failed or was skipped.",
+    )
+    files_changed = models.JSONField(
+        verbose_name="files changed",
+        default=list,
+        blank=True,
+        help_text='Uploaded files as [{"path": ..., "sha256": ...}]; sha256 is null for a '
+        "file removed from the node.",
+    )
+    commands = models.JSONField(
+        verbose_name="commands run",
+        default=list,
+        blank=True,
+        help_text='Reload commands as [{"command": ..., "exit_status": ...}].',
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = "deployment"
+        indexes = [
+            models.Index(fields=["node", "-started_at"], name="deployment_node_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node.hostname} {self.started_at:%Y-%m-%d %H:%M:%S} {self.result}"
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class DeployedFile(models.Model):
+    """The hash of a file as last deployed (uploaded and applied) to a node.
+
+    A sync uploads a file only when the hash of its desired content differs
+    from this one. For ``/usbkey/config``, whose other lines belong to the
+    node, the hash covers only the managed keys (see ``overlays.sync``).
+    """
+
+    node = models.ForeignKey(
+        Node,
+        verbose_name="node",
+        on_delete=models.CASCADE,
+        related_name="deployed_files",
+    )
+    path = models.CharField(
+        verbose_name="path",
+        max_length=255,
+    )
+    sha256 = models.CharField(
+        verbose_name="SHA-256",
+        max_length=64,
+    )
+    deployed_at = models.DateTimeField(
+        verbose_name="deployed",
+    )
+
+    class Meta:
+        ordering = ["node__hostname", "path"]
+        verbose_name = "deployed file"
+        constraints = [
+            models.UniqueConstraint(fields=["node", "path"], name="unique_deployed_file_path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node.hostname}:{self.path}"

@@ -33,6 +33,7 @@ from overlays.validators import (
     usable_host,
     validate_hostname,
     validate_local_mac,
+    validate_object_name,
     validate_source,
     validate_unicast_mac,
 )
@@ -58,6 +59,22 @@ def _validate_arp_file(value: str) -> None:
         )
     if "/../" in value or value.endswith("/..") or value.endswith("/"):
         raise ValidationError(f"“{value}” must name a file, without '..'.")
+
+
+def _is_int(value: object) -> bool:
+    """True for a real integer; field values that failed validation keep their raw type."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_ipv4(value: object) -> bool:
+    """True for an IPv4 address string; one that failed field validation is left to that error."""
+    if not isinstance(value, str):
+        return False
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _mac_owner_on_rule(rule_id: int, mac: str, *, exclude_vnic: int | None = None,
@@ -146,12 +163,23 @@ class OverlayRule(models.Model):
             raise ValidationError({"port": "No UDP port above the ones in use is left; give one."})
         return candidate
 
+    def validate_unique(self, exclude: set[str] | None = None) -> None:
+        # The port is checked in clean(), with an error that says which rule has it.
+        super().validate_unique(exclude=set(exclude or ()) | {"port"})
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         if not self.arp_file and self.name:
             self.arp_file = default_arp_file(self.name)
         if self.port is None:
             self.port = self.next_free_port(exclude_pk=self.pk)
+        elif _is_int(self.port):
+            owner = OverlayRule.objects.filter(port=self.port).exclude(pk=self.pk).first()
+            if owner:
+                errors["port"] = (
+                    f"UDP port {self.port} is already used by overlay rule {owner.name}; "
+                    "each rule needs its own port."
+                )
         names = self.node_names if self.node_names is not None else []
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             errors["node_names"] = "Node host names must be a list of names."
@@ -208,6 +236,7 @@ class VirtualNetwork(models.Model):
         verbose_name="name",
         max_length=64,
         unique=True,
+        validators=[validate_object_name],
     )
     vdc = models.ForeignKey(
         Vdc,
@@ -293,14 +322,15 @@ class VirtualNetwork(models.Model):
             self.network = str(net)
         except ValidationError as exc:
             errors["network"] = exc.messages[0]
-        if net is not None and self.gateway:
+        if net is not None and self.gateway and _is_ipv4(self.gateway):
             try:
                 usable_host(net, self.gateway, what="Gateway")
             except ValidationError as exc:
                 errors["gateway"] = exc.messages[0]
-        if self.rule_id and self.vxlan_id is not None and self.vlan_id is not None:
+        ids_valid = _is_int(self.vxlan_id) and _is_int(self.vlan_id)
+        if self.rule_id and ids_valid:
             errors.update(self._segment_errors())
-        if self.vdc_id and self.vxlan_id is not None and self.vlan_id is not None:
+        if self.vdc_id and ids_valid:
             errors.update(self._vdc_errors())
         if net is not None and self.pk:
             outside = [str(ip) for ip in self.vnics.values_list("ip", flat=True)
@@ -438,7 +468,7 @@ class Vnic(models.Model):
                         f"{self.mac} is already used on overlay rule {network.rule.name} "
                         f"by the {owner}."
                     )
-            if self.ip:
+            if self.ip and _is_ipv4(self.ip):
                 try:
                     usable_host(network.ip_network, self.ip, what="Address")
                     if self.ip == network.gateway:
@@ -509,9 +539,10 @@ class AdminOverlay(models.Model):
                 if outside:
                     errors["subnet"] = (
                         f"Node addresses {', '.join(sorted(outside))} are outside {net}; "
-                        "reassign them first."
+                        "move them into it first, or change the subnet with 'overlay "
+                        "adminoverlay update --subnet', which renumbers them."
                     )
-        if self.rule_id and self.vxlan_id is not None and self.vlan_id is not None:
+        if self.rule_id and _is_int(self.vxlan_id) and _is_int(self.vlan_id):
             taken = VirtualNetwork.objects.filter(rule_id=self.rule_id, vxlan_id=self.vxlan_id,
                                                   vlan_id=self.vlan_id).first()
             if taken:
@@ -576,7 +607,7 @@ class AdminOverlayAddress(models.Model):
                      _mac_owner_on_rule(overlay.rule_id, self.mac, exclude_address=self.pk))
             if owner:
                 errors["mac"] = f"{self.mac} is already used by the {owner}."
-        if overlay and self.ip:
+        if overlay and self.ip and _is_ipv4(self.ip):
             try:
                 usable_host(overlay.ip_network, self.ip, what="Address")
             except ValidationError as exc:

@@ -16,7 +16,8 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from nodes.models import Node
-from overlays import secretbox
+from overlays import changes, secretbox
+from overlays.generators import required_key_pairs
 from overlays.models import (
     ADMIN_OVERLAY_MTU,
     ADMIN_OVERLAY_RULE,
@@ -28,8 +29,8 @@ from overlays.models import (
     VirtualNetwork,
     Vnic,
 )
-from overlays.snapshot import pair_key
-from overlays.validators import normalize_mac, random_local_mac
+from overlays.snapshot import ClusterSnapshot, NodeView
+from overlays.validators import parse_ipv4_network, random_local_mac
 from vdc.models import Vdc
 
 FIRST_ADMIN_HOST = 11  # adminoverlay_0 addresses are assigned from .11 upward
@@ -39,19 +40,27 @@ def save(obj: models.Model) -> models.Model:
     """Validate completely, then save; the one way objects are written."""
     with transaction.atomic():
         obj.full_clean()
-        obj.save()
+        created = obj.pk is None
+        with changes.tracking(obj):
+            obj.save()
+        if created and isinstance(obj, Node):
+            # A node installed after the admin overlay exists joins it at once.
+            admin_overlay_assign(obj)
     return obj
 
 
 def delete(obj: models.Model) -> None:
     with transaction.atomic():
         try:
-            obj.delete()
+            with changes.tracking(obj, deleting=True):
+                obj.delete()
         except models.ProtectedError as exc:
-            users = sorted({str(o) for o in exc.protected_objects})[:5]
+            users = sorted({f"{o._meta.verbose_name} {o}" for o in exc.protected_objects})
+            shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5
+                                            else "")
             raise ValidationError(
                 f"{obj._meta.verbose_name.capitalize()} {obj} is still used by: "
-                f"{', '.join(users)}. Delete or move those first."
+                f"{shown}. Delete or move those first."
             ) from exc
 
 
@@ -111,6 +120,43 @@ def random_admin_subnet() -> str:
     return f"10.{rng.randrange(1, 255)}.{rng.randrange(0, 256)}.0/24"
 
 
+def admin_overlay_renumber(overlay: AdminOverlay) -> list[AdminOverlayAddress]:
+    """Move node addresses that lie outside the overlay's (new, unsaved) subnet into it.
+
+    Call before saving a changed subnet. Each node keeps its MAC (it must never change)
+    and, where it fits and is free, its host number (.11 stays .11); otherwise it gets the
+    next free address from .11. Returns the addresses that moved. A subnet that does not
+    parse is left for ``save(overlay)`` to report.
+    """
+    if overlay.pk is None:
+        return []
+    try:
+        net = parse_ipv4_network(overlay.subnet or "", field_label="subnet")
+    except ValidationError:
+        return []
+    current = list(AdminOverlayAddress.objects.filter(admin_overlay=overlay)
+                   .select_related("node").order_by("node__hostname"))
+    outside = [a for a in current if ipaddress.IPv4Address(a.ip) not in net]
+    if not outside:
+        return []
+    old_net = AdminOverlay.objects.get(pk=overlay.pk).ip_network
+    overlay.subnet = str(net)
+    taken = {a.ip for a in current if a not in outside}
+    wanted: dict[int, str] = {}
+    for address in outside:  # first pass: keep host numbers that fit and are free
+        offset = int(ipaddress.IPv4Address(address.ip)) - int(old_net.network_address)
+        same_host = str(net.network_address + offset)
+        if 0 < offset < net.num_addresses - 1 and same_host not in taken:
+            wanted[address.pk] = same_host
+            taken.add(same_host)
+    for address in outside:  # second pass: the rest take the next free address
+        address.ip = wanted.get(address.pk) or _next_admin_ip(overlay, taken)
+        address.admin_overlay = overlay
+        save(address)
+        taken.add(address.ip)
+    return outside
+
+
 def _next_admin_ip(overlay: AdminOverlay, taken: set[str]) -> str:
     net = overlay.ip_network
     for host in range(FIRST_ADMIN_HOST, net.num_addresses - 1):
@@ -125,19 +171,28 @@ def _next_admin_ip(overlay: AdminOverlay, taken: set[str]) -> str:
 def admin_overlay_init(
     *,
     subnet: str | None = None,
-    rule_name: str = ADMIN_OVERLAY_RULE,
+    rule_name: str | None = None,
     port: int | None = None,
     mtu: int = ADMIN_OVERLAY_MTU,
-    vxlan_id: int = 2,
-    vlan_id: int = 2,
+    vxlan_id: int | None = None,
+    vlan_id: int | None = None,
     addresses: dict[str, dict[str, str | None]] | None = None,
 ) -> AdminOverlay:
     """Create or update the admin overlay and give every node an address in it.
 
-    ``addresses`` maps hostnames to optional {"ip", "mac"}; nodes not named get
-    the next free IP from .11 and a random locally administered MAC.
+    Arguments left out (None) keep the current overlay's value, or take the default
+    for a new one (rule adminoverlay, VXLAN 2, VLAN 2, a random subnet). A new subnet
+    renumbers the node addresses (MACs stay). ``addresses`` maps hostnames to optional
+    {"ip", "mac"}; nodes not named get the next free IP from .11 and a random locally
+    administered MAC.
     """
     overlay = AdminOverlay.objects.select_related("rule").first()
+    if rule_name is None:
+        rule_name = overlay.rule.name if overlay else ADMIN_OVERLAY_RULE
+    if vxlan_id is None:
+        vxlan_id = overlay.vxlan_id if overlay else 2
+    if vlan_id is None:
+        vlan_id = overlay.vlan_id if overlay else 2
     rule = OverlayRule.objects.filter(name=rule_name).first()
     if rule is None:
         rule = save(OverlayRule(name=rule_name, port=port, mtu=mtu, all_nodes=True))
@@ -148,6 +203,7 @@ def admin_overlay_init(
         if subnet:
             overlay.subnet = subnet
     overlay.vxlan_id, overlay.vlan_id = vxlan_id, vlan_id
+    admin_overlay_renumber(overlay)
     save(overlay)
     for hostname, wanted in (addresses or {}).items():
         node = Node.objects.filter(hostname=hostname).first()
@@ -176,7 +232,7 @@ def admin_overlay_assign(node: Node, *, ip: str | None = None,
     elif not address.ip or ipaddress.IPv4Address(address.ip) not in overlay.ip_network:
         address.ip = _next_admin_ip(overlay, taken_ips)
     if mac:
-        address.mac = normalize_mac(mac) if mac else mac
+        address.mac = mac  # the model normalises it, or reports it on "mac"
     elif not address.mac:
         taken_macs = set(AdminOverlayAddress.objects.values_list("mac", flat=True))
         taken_macs |= set(Vnic.objects.filter(network__rule=overlay.rule)
@@ -199,24 +255,16 @@ def firewall_update(*, enabled: bool | None = None,
 
 # --- IPSec keys -------------------------------------------------------------------------
 
-def required_key_pairs() -> set[tuple[int, int]]:
-    """Every pair of nodes in different PDCs needs a key."""
-    nodes = list(Node.objects.values_list("id", "pdc"))
-    return {
-        pair_key(a_id, b_id)
-        for i, (a_id, a_pdc) in enumerate(nodes)
-        for b_id, b_pdc in nodes[i + 1:]
-        if a_pdc != b_pdc
-    }
-
-
 @transaction.atomic
 def reconcile_ipsec_keys() -> tuple[int, int]:
     """Create keys for pairs that newly need one, delete keys of pairs that no longer do.
 
     Returns (created, deleted). Existing keys are kept, so re-running changes nothing.
     """
-    needed = required_key_pairs()
+    nodes = tuple(NodeView(id=pk, hostname=hostname, pdc=pdc, admin_ip=None, admin_netmask=None,
+                           external_ip=None)
+                  for pk, hostname, pdc in Node.objects.values_list("id", "hostname", "pdc"))
+    needed = required_key_pairs(ClusterSnapshot(nodes=nodes, rules=()))
     existing = {(a, b): pk for pk, a, b in IpsecKey.objects.values_list("id", "node_a_id",
                                                                         "node_b_id")}
     stale = [pk for pair, pk in existing.items() if pair not in needed]
@@ -227,6 +275,9 @@ def reconcile_ipsec_keys() -> tuple[int, int]:
         key.secret = secretbox.new_preshared_key()
         new_keys.append(key)
     IpsecKey.objects.bulk_create(new_keys)
+    if new_keys or stale:
+        changes.keys_changed([(k.node_a_id, k.node_b_id) for k in new_keys]
+                             + [pair for pair in existing if pair not in needed])
     return len(new_keys), len(stale)
 
 
@@ -239,4 +290,6 @@ def rotate_ipsec_keys(keys: Iterable[IpsecKey] | None = None) -> int:
         key.secret = secretbox.new_preshared_key()
         key.rotated_at = now
     IpsecKey.objects.bulk_update(targets, ["secret_encrypted", "rotated_at"])
+    changes.keys_changed([(k.node_a_id, k.node_b_id) for k in targets],
+                         reason="IPSec keys rotated")
     return len(targets)

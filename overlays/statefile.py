@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 
 from nodes.models import Node
 from overlays import services
@@ -28,6 +28,7 @@ from overlays.models import (
     VirtualNetwork,
     Vnic,
 )
+from overlays.validators import normalize_mac
 from vdc.models import Vdc
 
 SECTIONS = ("nodes", "overlay_rules", "admin_overlay", "firewall", "vdcs", "networks", "vnics")
@@ -151,17 +152,38 @@ def import_state(doc: Any, *, dry_run: bool = False) -> ImportReport:
 class _Importer:
     def __init__(self, *, dry_run: bool) -> None:
         self.problems: list[tuple[str, str]] = []
+        # Where the file declares each named item, to explain a reference to a failed one.
+        self.declared: dict[tuple[str, str], str] = {}
         self.report = ImportReport(dry_run=dry_run)
 
     # helpers
     def problem(self, path: str, message: str) -> None:
         self.problems.append((path, message))
 
+    def missing(self, kind: str, name: object) -> str:
+        """The sentence for a reference to an item that does not exist."""
+        where = self.declared.get((kind, str(name)))
+        if where:
+            return f"{kind} {name} is not imported because of the problems at {where}."
+        return f"no {kind} named {name}."
+
     def expect(self, value: Any, kind: type, path: str, what: str) -> bool:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.problem(path, f"must be {what}.")
             return False
         return True
+
+    def names(self, item: dict, keys: tuple[str, ...], path: str,
+              nullable: tuple[str, ...] = ()) -> bool:
+        """The keys that identify items (names, host names) must be non-empty strings."""
+        ok = True
+        for key in keys:
+            if key in nullable and item.get(key) is None:
+                continue
+            if key in item and (not isinstance(item[key], str) or not item[key].strip()):
+                self.problem(f"{path}.{key}", "must be a non-empty string.")
+                ok = False
+        return ok
 
     def known_keys(self, item: dict, allowed: set[str], required: set[str], path: str) -> bool:
         for key in sorted(set(item) - allowed):
@@ -189,6 +211,9 @@ class _Importer:
             (save or (lambda: services.save(obj)))()
         except ValidationError as exc:
             self.validation_problem(exc, path, keymap)
+            return False
+        except IntegrityError as exc:  # a rule the validation missed; the savepoint rolled back
+            self.problem(path, f"the database refused it: {exc}")
             return False
         if created:
             self.report.changes.append(f"create {label}")
@@ -245,15 +270,18 @@ class _Importer:
         for path, item in self.items(doc, "nodes"):
             if not self.known_keys(item, set(NODE_FIELDS) | {"ssh"}, {"hostname", "pdc"}, path):
                 continue
+            if not self.names(item, ("hostname",), path):
+                continue
             hostname = item["hostname"]
             if hostname in seen:
                 self.problem(f"{path}.hostname", f"node {hostname} appears twice.")
                 continue
             seen.add(hostname)
+            self.declared["node", hostname] = path
             node = Node.objects.filter(hostname=hostname).first() or Node(hostname=hostname)
             for key, model_field in NODE_FIELDS.items():
                 if key in item:
-                    setattr(node, model_field, item[key])
+                    _assign(node, model_field, item[key])
             ssh = item.get("ssh", {})
             if self.expect(ssh, dict, f"{path}.ssh", "an object"):
                 for key in sorted(set(ssh) - set(SSH_FIELDS)):
@@ -261,21 +289,27 @@ class _Importer:
                                  f"unknown key; expected one of {', '.join(SSH_FIELDS)}.")
                 for key, model_field in SSH_FIELDS.items():
                     if key in ssh:
-                        setattr(node, model_field, ssh[key] if ssh[key] is not None else "")
+                        _assign(node, model_field, ssh[key])
             keymap = {**NODE_FIELDS, **{f"ssh.{k}": v for k, v in SSH_FIELDS.items()}}
             self.save(node, path, f"node {hostname}", keymap)
 
     def rules(self, doc: dict) -> None:
-        for path, item in self.items(doc, "overlay_rules"):
+        items = self.items(doc, "overlay_rules")
+        # Rules that name their port go first, so that "next free port" for a rule
+        # without one never takes a port that a later rule of the file asks for.
+        for path, item in sorted(items, key=lambda found: "port" not in found[1]):
             if not self.known_keys(item, set(RULE_FIELDS), {"name"}, path):
                 continue
+            if not self.names(item, ("name",), path):
+                continue
+            self.declared["overlay rule", item["name"]] = path
             rule = OverlayRule.objects.filter(name=item["name"]).first() or OverlayRule()
             self.fill_rule(rule, item, path)
 
     def fill_rule(self, rule: OverlayRule, item: dict, path: str) -> OverlayRule | None:
         for key, model_field in RULE_FIELDS.items():
             if key in item and key != "nodes":
-                setattr(rule, model_field, item[key])
+                _assign(rule, model_field, item[key])
         if not rule.pk and "port" not in item:
             rule.port = None
         nodes = item.get("nodes", "all")
@@ -298,7 +332,9 @@ class _Importer:
         allowed = {"rule", "subnet", "vxlan_id", "vlan_id", "nodes"}
         if not self.known_keys(item, allowed, set(), path):
             return
-        rule_name = item.get("rule", "adminoverlay")
+        if not self.names(item, ("rule",), path, nullable=("rule",)):
+            return
+        rule_name = item.get("rule") or "adminoverlay"
         rule = OverlayRule.objects.filter(name=rule_name).first()
         if rule is None:
             rule = self.fill_rule(OverlayRule(mtu=ADMIN_OVERLAY_MTU), {"name": rule_name},
@@ -308,19 +344,35 @@ class _Importer:
         overlay = AdminOverlay.objects.first() or AdminOverlay()
         overlay.rule = rule
         for key in ("subnet", "vxlan_id", "vlan_id"):
-            if key in item:
+            if item.get(key) is not None:  # null: keep the current value or the default
                 setattr(overlay, key, item[key])
         if not overlay.subnet:
             overlay.subnet = services.random_admin_subnet()
         keymap = {"rule": "rule", "subnet": "subnet", "vxlan_id": "vxlan_id",
                   "vlan_id": "vlan_id"}
+        try:
+            # A new subnet: move the node addresses into it first (MACs stay).
+            moved = services.admin_overlay_renumber(overlay)
+        except ValidationError as exc:
+            self.validation_problem(exc, path, keymap)
+            return
+        for address in moved:
+            self.report.changes.append(
+                f"move admin overlay address of {address.node.hostname} to {address.ip}")
         if not self.save(overlay, path, "admin overlay", keymap):
             return
         wanted = item.get("nodes", {})
         if not self.expect(wanted, dict, f"{path}.nodes", "an object keyed by host name"):
             return
+        self.admin_addresses(overlay, wanted, f"{path}.nodes")
+        for node in Node.objects.filter(admin_overlay_address__isnull=True):
+            self.record_assign(node, f"{path}.nodes", {})
+
+    def admin_addresses(self, overlay: AdminOverlay, wanted: dict, path: str) -> None:
+        """Apply the file's node addresses; IPs and MACs may move between nodes (a swap)."""
+        plans = []
         for hostname in sorted(wanted):
-            address_path = f"{path}.nodes.{hostname}"
+            address_path = f"{path}.{hostname}"
             spec = wanted[hostname]
             if not self.expect(spec, dict, address_path, 'an object like {"ip": ..., "mac": ...}'):
                 continue
@@ -328,22 +380,38 @@ class _Importer:
                 continue
             node = Node.objects.filter(hostname=hostname).first()
             if node is None:
-                self.problem(address_path, f"no node named {hostname}.")
+                self.problem(address_path, self.missing("node", hostname))
                 continue
-            address = (AdminOverlayAddress.objects.filter(node=node).first()
-                       or AdminOverlayAddress(admin_overlay=overlay, node=node))
-            address.admin_overlay = overlay
-            if spec.get("ip"):
-                address.ip = spec["ip"]
-            if spec.get("mac"):
-                address.mac = spec["mac"]
-            if not address.ip or not address.mac:
+            current = AdminOverlayAddress.objects.filter(node=node).first()
+            ip = spec.get("ip") or (current.ip if current else None)
+            mac = spec.get("mac") or (current.mac if current else None)
+            if not ip or not mac:
                 self.record_assign(node, address_path, spec)
                 continue
-            self.save(address, address_path, f"admin overlay address of {hostname}",
-                      {"ip": "ip", "mac": "mac"})
-        for node in Node.objects.filter(admin_overlay_address__isnull=True):
-            self.record_assign(node, f"{path}.nodes", {})
+            if isinstance(mac, str):
+                mac = _normal_mac(mac)
+            plans.append((address_path, node, current, ip, mac))
+        # Rows whose IP or MAC changes are released before any is written again, so that
+        # uniqueness holds between the old and the new state, not at every step between.
+        changing = [plan for plan in plans
+                    if plan[2] and (plan[2].ip, plan[2].mac) != (plan[3], plan[4])]
+        for _, _, current, _, _ in changing:
+            services.delete(current)
+        for address_path, node, current, ip, mac in plans:
+            if current and (current.ip, current.mac) == (ip, mac):
+                continue
+            address = AdminOverlayAddress(admin_overlay=overlay, node=node, ip=ip, mac=mac)
+            try:
+                services.save(address)
+            except ValidationError as exc:
+                self.validation_problem(exc, address_path, {"ip": "ip", "mac": "mac"})
+                continue
+            label = f"admin overlay address of {node.hostname}"
+            if current is None:
+                self.report.changes.append(f"create {label}")
+            else:
+                changed = [f for f in ("ip", "mac") if getattr(current, f) != getattr(address, f)]
+                self.report.changes.append(f"update {label}: {', '.join(changed)}")
 
     def record_assign(self, node: Node, path: str, spec: dict) -> None:
         try:
@@ -378,10 +446,13 @@ class _Importer:
         for path, item in self.items(doc, "vdcs"):
             if not self.known_keys(item, set(VDC_FIELDS) | {"admins"}, {"name"}, path):
                 continue
+            if not self.names(item, ("name",), path):
+                continue
+            self.declared["vDC", item["name"]] = path
             vdc = Vdc.objects.filter(name=item["name"]).first() or Vdc()
             for key, model_field in VDC_FIELDS.items():
                 if key in item:
-                    setattr(vdc, model_field, item[key])
+                    _assign(vdc, model_field, item[key])
             if not self.save(vdc, path, f"vDC {vdc.name}", VDC_FIELDS):
                 continue
             admins = item.get("admins", [])
@@ -411,46 +482,79 @@ class _Importer:
             if not self.known_keys(item, set(NETWORK_FIELDS) | {"vdc", "overlay_rule"},
                                    required, path):
                 continue
+            if not self.names(item, ("name", "overlay_rule", "vdc"), path, nullable=("vdc",)):
+                continue
+            self.declared["network", item["name"]] = path
             network = (VirtualNetwork.objects.filter(name=item["name"]).first()
                        or VirtualNetwork())
             for key, model_field in NETWORK_FIELDS.items():
                 if key in item:
-                    setattr(network, model_field, item[key])
+                    _assign(network, model_field, item[key])
             rule = OverlayRule.objects.filter(name=item["overlay_rule"]).first()
             if rule is None:
                 self.problem(f"{path}.overlay_rule",
-                             f"no overlay rule named {item['overlay_rule']}.")
+                             self.missing("overlay rule", item["overlay_rule"]))
                 continue
             network.rule = rule
             vdc_name = item.get("vdc")
             network.vdc = Vdc.objects.filter(name=vdc_name).first() if vdc_name else None
             if vdc_name and network.vdc is None:
-                self.problem(f"{path}.vdc", f"no vDC named {vdc_name}.")
+                self.problem(f"{path}.vdc", self.missing("vDC", vdc_name))
                 continue
             self.save(network, path, f"network {network.name}",
                       {**NETWORK_FIELDS, "vdc": "vdc", "overlay_rule": "rule"})
 
     def vnics(self, doc: dict) -> None:
+        seen: dict[tuple[str, str], str] = {}
         for path, item in self.items(doc, "vnics"):
             required = {"vm", "node", "network", "mac", "ip"}
             if not self.known_keys(item, set(VNIC_FIELDS) | {"node", "network"}, required, path):
                 continue
+            if not self.names(item, ("node", "network", "mac"), path):
+                continue
             network = VirtualNetwork.objects.filter(name=item["network"]).first()
             node = Node.objects.filter(hostname=item["node"]).first()
             if network is None:
-                self.problem(f"{path}.network", f"no network named {item['network']}.")
+                self.problem(f"{path}.network", self.missing("network", item["network"]))
             if node is None:
-                self.problem(f"{path}.node", f"no node named {item['node']}.")
+                self.problem(f"{path}.node", self.missing("node", item["node"]))
             if network is None or node is None:
                 continue
-            mac = str(item["mac"]).strip().lower()
+            # A vNIC is known by its network and MAC, compared as stored (normalised).
+            mac = _normal_mac(item["mac"])
+            if (network.name, mac) in seen:
+                self.problem(f"{path}.mac", f"{mac} appears twice on network {network.name}, "
+                                            f"also at {seen[network.name, mac]}.")
+                continue
+            seen[network.name, mac] = path
             vnic = Vnic.objects.filter(network=network, mac=mac).first() or Vnic(network=network)
             vnic.node = node
             for key, model_field in VNIC_FIELDS.items():
                 if key in item:
-                    setattr(vnic, model_field, item[key])
+                    _assign(vnic, model_field, item[key])
             self.save(vnic, path, f"vNIC {item['mac']} of {item['vm']}",
                       {**VNIC_FIELDS, "node": "node", "network": "network"})
+
+
+def _assign(obj: models.Model, field_name: str, value: Any) -> None:
+    """Set a model field from JSON, reading null and "" as "empty" in the field's own terms.
+
+    Text fields that may be blank store "" (a null would pass validation and then fail
+    at the database); nullable non-text fields (UUIDs, IPs) store None for "".
+    """
+    field = obj._meta.get_field(field_name)
+    if value is None and field.blank and not field.null and field.empty_strings_allowed:
+        value = ""
+    elif value == "" and field.null and not field.empty_strings_allowed:
+        value = None
+    setattr(obj, field.attname, value)
+
+
+def _normal_mac(value: str) -> str:
+    try:
+        return normalize_mac(value)
+    except ValidationError:
+        return value.strip().lower()  # the model reports the bad MAC at the item's path
 
 
 def _field_values(obj: models.Model) -> dict[str, Any]:

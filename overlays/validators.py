@@ -7,10 +7,18 @@ import re
 import secrets
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 
 _MAC_RE = re.compile(r"^[0-9a-f]{1,2}(:[0-9a-f]{1,2}){5}$")
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
                           r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+
+
+validate_object_name = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+    "Use letters, digits, '.', '_' and '-' (starting with a letter or digit): the name "
+    "appears in URLs and commands.",
+)
 
 
 def normalize_mac(value: str) -> str:
@@ -57,6 +65,11 @@ def validate_hostname(value: str) -> None:
 
 def parse_ipv4_network(value: str, *, field_label: str = "network") -> ipaddress.IPv4Network:
     """Parse "a.b.c.d/len" strictly, suggesting the right network when host bits are set."""
+    if "/" not in str(value):
+        raise ValidationError(
+            f"“{value}” is not an IPv4 {field_label}; write it as address/prefix, "
+            "e.g. 192.168.10.0/24."
+        )
     try:
         return ipaddress.IPv4Network(str(value).strip())
     except ValueError as exc:

@@ -10,6 +10,12 @@ import pytest
 DEMO_FILE = Path(__file__).resolve().parents[1] / "demo" / "cluster.json"
 
 
+@pytest.fixture(autouse=True)
+def node_files_in_tmp(settings, tmp_path_factory) -> None:
+    """Syncs triggered by any test write their local-transport files under a temp dir."""
+    settings.OVERLAY_LOCAL_ROOT = tmp_path_factory.mktemp("node-files")
+
+
 @pytest.fixture
 def demo_state() -> dict:
     return json.loads(DEMO_FILE.read_text())

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from overlays.validators import validate_object_name
 from vdc.idranges import VLAN_MAX, VLAN_MIN, VXLAN_MAX, VXLAN_MIN, IdRangeError, IdRanges
 
 
@@ -24,6 +25,7 @@ class Vdc(models.Model):
         verbose_name="name",
         max_length=64,
         unique=True,
+        validators=[validate_object_name],
         help_text="Tenant, environment or department name.",
     )
     description = models.TextField(

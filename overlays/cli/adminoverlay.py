@@ -24,11 +24,11 @@ def add_arguments(parser: ArgumentParser) -> None:
         p = sub.add_parser(action, help=text)
         p.add_argument("--subnet", help="IPv4 subnet, e.g. 10.44.44.0/24 (init default: a "
                                         "random 10.x.y.0/24).")
-        p.add_argument("--rule", default="adminoverlay", help="Rule name (default adminoverlay).")
+        p.add_argument("--rule", help="Rule name (init default: adminoverlay).")
         p.add_argument("--port", type=int, help="UDP port of a new rule (default: next free).")
         p.add_argument("--mtu", type=int, default=1300, help="MTU of a new rule (default 1300).")
-        p.add_argument("--vxlan-id", type=int, default=2)
-        p.add_argument("--vlan-id", type=int, default=2)
+        p.add_argument("--vxlan-id", type=int, help="VXLAN id (init default: 2).")
+        p.add_argument("--vlan-id", type=int, help="VLAN id (init default: 2).")
         p.add_argument("--node", action="append", default=[], metavar="HOST[=IP[,MAC]]",
                        help="Set a node's address and/or MAC; repeatable.")
     sub.add_parser("info", help="Show the admin overlay and every node's address.")

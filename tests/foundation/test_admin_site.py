@@ -1,0 +1,338 @@
+"""The Django admin as a superuser sees it, over the demo cluster."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib import admin
+from django.db import transaction
+from django.urls import reverse
+
+from nodes.models import Node
+from overlays import services
+from overlays.models import AdminOverlay, AdminOverlayAddress, IpsecKey, OverlayRule, VirtualNetwork
+from overlays.statefile import import_state
+from tests.conftest import DEMO_FILE
+from vdc.models import Vdc
+
+REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
+
+
+@pytest.fixture(scope="module")
+def demo_module(django_db_setup, django_db_blocker):
+    """The demo cluster, imported once for this module inside a transaction never committed.
+
+    Each test runs in a savepoint inside it (pytest-django's ``db``), so a test's own
+    changes roll back and the next test sees the demo cluster again, as Django's
+    ``setUpTestData`` does.
+    """
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            import_state(json.loads(DEMO_FILE.read_text()))
+        except BaseException:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+            raise
+    yield
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def demo_cluster(demo_module, db):
+    """The module's demo cluster (replaces the per-test import of tests/conftest.py)."""
+
+
+@pytest.fixture
+def client(demo_cluster, superuser, client):
+    client.force_login(superuser)
+    return client
+
+
+def url(model, view: str, *args: object) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def form_data(response) -> dict[str, object]:
+    """What the browser would post back: the change form's current values and its inlines."""
+    data: dict[str, object] = {}
+
+    def add(form) -> None:
+        for bound in form:
+            value = bound.value()
+            if bound.field.widget.__class__.__name__ == "CheckboxInput":
+                if value:
+                    data[bound.html_name] = "on"
+                continue
+            if value is None:
+                value = ""
+            if isinstance(value, list) and bound.field.__class__.__name__ == "LineListField":
+                value = "\n".join(value)
+            data[bound.html_name] = value
+
+    add(response.context["adminform"].form)
+    for inline in response.context.get("inline_admin_formsets", []):
+        formset = inline.formset
+        for key, value in formset.management_form.initial.items():
+            data[f"{formset.prefix}-{key}"] = value
+        for form in formset.forms:
+            add(form)
+    return data
+
+
+# --- every page loads -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)
+def test_every_admin_page_of_a_registered_model_loads(client, model):
+    model_admin = admin.site._registry[model]
+    changelist = client.get(url(model, "changelist"))
+    assert changelist.status_code == 200
+    if model_admin.search_fields:
+        assert client.get(url(model, "changelist"), {"q": "cn01"}).status_code == 200
+    add = client.get(url(model, "add"))
+    assert add.status_code == (200 if model_admin.has_add_permission(add.wsgi_request) else 403)
+    obj = model._default_manager.first()
+    if obj is not None:
+        assert client.get(url(model, "change", obj.pk)).status_code == 200
+        assert client.get(url(model, "history", obj.pk)).status_code == 200
+
+
+def test_models_the_server_makes_or_keeps_once_cannot_be_added(client):
+    from overlays.models import FirewallSettings
+
+    for model in (AdminOverlay, FirewallSettings, IpsecKey):
+        assert client.get(url(model, "add")).status_code == 403
+
+
+FILTERED = [m for m in REGISTERED if admin.site._registry[m].list_filter]
+
+
+@pytest.mark.parametrize("model", FILTERED, ids=lambda m: m._meta.label)
+def test_every_changelist_filter_choice_loads(client, model):
+    response = client.get(url(model, "changelist"))
+    specs = response.context["cl"].filter_specs
+    assert specs
+    for spec in specs:
+        for choice in spec.choices(response.context["cl"]):
+            assert client.get(url(model, "changelist") + choice["query_string"]).status_code == 200
+
+
+def test_node_list_shows_useful_columns(client):
+    html = client.get(url(Node, "changelist")).content.decode()
+    for text in ("cn21.brno", "brno", "10.1.0.21", "198.51.100.21"):
+        assert text in html
+
+
+def test_node_search_finds_by_address(client):
+    response = client.get(url(Node, "changelist"), {"q": "198.51.100.21"})
+    assert [n.hostname for n in response.context["cl"].result_list] == ["cn21.brno"]
+
+
+# --- validation errors appear on the form -----------------------------------------------------
+
+def test_rule_with_a_port_out_of_range_is_shown_on_the_form(client):
+    rule = OverlayRule.objects.get(name="customers")
+    page = url(OverlayRule, "change", rule.pk)
+    data = form_data(client.get(page)) | {"port": "70000"}
+    response = client.post(page, data)
+    assert response.status_code == 200
+    assert "65535" in " ".join(response.context["adminform"].form.errors["port"])
+    assert OverlayRule.objects.get(pk=rule.pk).port == 4790
+
+
+def test_rule_with_a_port_of_another_rule_is_shown_on_the_form(client):
+    rule = OverlayRule.objects.get(name="customers")
+    page = url(OverlayRule, "change", rule.pk)
+    response = client.post(page, form_data(client.get(page)) | {"port": "4791"})
+    assert "already used by overlay rule lab" in response.content.decode()
+
+
+def test_rule_with_a_bad_name_is_shown_on_the_form(client):
+    response = client.post(url(OverlayRule, "add"), {"name": "lab2", "listen_ip": "0.0.0.0",
+                                                     "mtu": "1400", "all_nodes": "on"})
+    assert response.status_code == 200
+    assert "must not end in a digit" in response.content.decode()
+
+
+def test_rule_added_without_a_port_gets_the_next_free_one(client):
+    response = client.post(url(OverlayRule, "add"), {
+        "name": "extra", "listen_ip": "0.0.0.0", "port": "", "mtu": "1400", "arp_file": "",
+        "node_names": "cn01.prague\ncn09.prague"})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    rule = OverlayRule.objects.get(name="extra")
+    assert (rule.port, rule.all_nodes, rule.node_names) == (4794, False,
+                                                            ["cn01.prague", "cn09.prague"])
+    assert rule.arp_file == "/opt/custom/networking/extra_overlay.json"
+
+
+def test_network_gateway_outside_the_network_is_shown_on_the_form(client):
+    network = VirtualNetwork.objects.get(name="acme-web")
+    page = url(VirtualNetwork, "change", network.pk)
+    response = client.post(page, form_data(client.get(page)) | {"gateway": "10.9.9.1"})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "outside 192.168.10.0/24" in " ".join(errors["gateway"])
+    assert VirtualNetwork.objects.get(pk=network.pk).gateway == "192.168.10.1"
+
+
+def test_network_outside_its_vdc_range_is_shown_on_the_form(client):
+    network = VirtualNetwork.objects.get(name="acme-web")
+    page = url(VirtualNetwork, "change", network.pk)
+    response = client.post(page, form_data(client.get(page)) | {"vxlan_id": "300"})
+    assert "outside vDC acme" in " ".join(response.context["adminform"].form.errors["vxlan_id"])
+
+
+def test_vdc_range_shrinking_below_a_network_is_shown_on_the_form(client):
+    vdc = Vdc.objects.get(name="acme")
+    page = url(Vdc, "change", vdc.pk)
+    response = client.post(page, form_data(client.get(page)) | {"vxlan_allowed": "150-199"})
+    assert "acme-web" in " ".join(response.context["adminform"].form.errors["vxlan_allowed"])
+
+
+def test_changing_a_network_through_the_admin_saves_it(client):
+    network = VirtualNetwork.objects.get(name="acme-web")
+    page = url(VirtualNetwork, "change", network.pk)
+    response = client.post(page, form_data(client.get(page)) | {"description": "front end"})
+    assert response.status_code == 302
+    assert VirtualNetwork.objects.get(pk=network.pk).description == "front end"
+
+
+def test_node_nic_tags_are_edited_one_per_line(client):
+    node = Node.objects.get(hostname="cn01.prague")
+    page = url(Node, "change", node.pk)
+    data = form_data(client.get(page))
+    assert data["nic_tags"] == "admin\nexternal"
+    response = client.post(page, data | {"nic_tags": "external\nadmin\nstorage"})
+    assert response.status_code == 302
+    assert Node.objects.get(pk=node.pk).nic_tags == ["admin", "external", "storage"]
+
+
+def test_deleting_a_rule_in_use_through_the_admin_deletes_nothing(client):
+    rule = OverlayRule.objects.get(name="customers")
+    response = client.post(url(OverlayRule, "delete", rule.pk), {"post": "yes"})
+    assert response.status_code == 200
+    assert "Cannot delete" in response.content.decode()
+    assert OverlayRule.objects.filter(pk=rule.pk).exists()
+
+
+def test_vdc_list_warns_about_overlapping_ranges(client):
+    services.save(Vdc(name="initech", vxlan_allowed="150-160"))
+    response = client.get(url(Vdc, "changelist"))
+    messages = [str(m) for m in response.context["messages"]]
+    assert "vDCs acme and initech both allow VXLAN ids 150-160." in messages
+
+
+# --- admin overlay inline --------------------------------------------------------------------
+
+def test_admin_overlay_page_shows_every_node_address_inline(client):
+    overlay = AdminOverlay.objects.get()
+    response = client.get(url(AdminOverlay, "change", overlay.pk))
+    html = response.content.decode()
+    for address in AdminOverlayAddress.objects.all():
+        assert address.ip in html
+        assert address.mac in html
+    (formset,) = [inline.formset for inline in response.context["inline_admin_formsets"]]
+    assert formset.total_form_count() == 5
+
+
+def test_admin_overlay_inline_address_outside_the_subnet_is_shown_on_the_form(client):
+    overlay = AdminOverlay.objects.get()
+    page = url(AdminOverlay, "change", overlay.pk)
+    data = form_data(client.get(page))
+    ip_key = next(k for k, v in data.items() if k.endswith("-ip") and v == "10.44.44.11")
+    response = client.post(page, data | {ip_key: "10.99.0.11"})
+    assert response.status_code == 200
+    assert "outside 10.44.44.0/24" in response.content.decode()
+    assert AdminOverlayAddress.objects.filter(ip="10.44.44.11").exists()
+
+
+def test_admin_overlay_inline_globally_administered_mac_is_shown_on_the_form(client):
+    overlay = AdminOverlay.objects.get()
+    page = url(AdminOverlay, "change", overlay.pk)
+    data = form_data(client.get(page))
+    mac_key = next(k for k, v in data.items() if k.endswith("-mac") and v.endswith(":01"))
+    response = client.post(page, data | {mac_key: "00:11:22:33:44:55"})
+    assert "not locally administered" in response.content.decode()
+
+
+def test_admin_overlay_inline_edit_is_saved(client):
+    overlay = AdminOverlay.objects.get()
+    page = url(AdminOverlay, "change", overlay.pk)
+    data = form_data(client.get(page))
+    ip_key = next(k for k, v in data.items() if k.endswith("-ip") and v == "10.44.44.11")
+    response = client.post(page, data | {ip_key: "10.44.44.111"})
+    assert response.status_code == 302
+    assert AdminOverlayAddress.objects.get(node__hostname="cn01.prague").ip == "10.44.44.111"
+
+
+# --- IPSec keys ----------------------------------------------------------------------------------
+
+def test_ipsec_key_list_shows_pairs_and_no_secret(client):
+    secrets = [key.secret for key in IpsecKey.objects.all()]
+    encrypted = [key.secret_encrypted for key in IpsecKey.objects.all()]
+    html = client.get(url(IpsecKey, "changelist")).content.decode()
+    assert html.count("cn21.brno") >= 4
+    for secret in secrets + encrypted:
+        assert secret not in html
+
+
+def test_ipsec_key_page_shows_no_secret_and_cannot_be_edited(client):
+    key = IpsecKey.objects.first()
+    secret, encrypted = key.secret, key.secret_encrypted
+    page = url(IpsecKey, "change", key.pk)
+    html = client.get(page).content.decode()
+    assert secret not in html and encrypted not in html
+    assert "cn21.brno" in html
+    assert client.post(page, {"node_a": key.node_b_id}).status_code == 403
+
+
+def test_ipsec_rotate_action_changes_the_secrets_and_shows_none(client):
+    before = {key.pk: key.secret for key in IpsecKey.objects.all()}
+    response = client.post(url(IpsecKey, "changelist"), {
+        "action": "rotate", "_selected_action": list(before)}, follow=True)
+    html = response.content.decode()
+    assert "Rotated 4 keys" in html
+    after = {key.pk: key.secret for key in IpsecKey.objects.all()}
+    assert all(after[pk] != before[pk] for pk in before)
+    for secret in list(before.values()) + list(after.values()):
+        assert secret not in html
+
+
+def test_non_staff_user_cannot_open_the_admin(demo_cluster, client, django_user_model):
+    client.force_login(django_user_model.objects.get(username="alice"))
+    response = client.get(url(Node, "changelist"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+# --- other forms ------------------------------------------------------------------------------
+
+def test_firewall_source_that_is_not_a_network_is_shown_on_the_form(client):
+    from overlays.models import FirewallSettings
+
+    page = url(FirewallSettings, "change", FirewallSettings.load().pk)
+    data = form_data(client.get(page))
+    assert data["allowed_sources"] == "192.0.2.0/28"
+    response = client.post(page, data | {"allowed_sources": "192.0.2.0/28\nbanana"})
+    assert response.status_code == 200
+    assert "banana" in " ".join(response.context["adminform"].form.errors["allowed_sources"])
+
+
+def test_vnic_form_finds_networks_by_name(client):
+    response = client.get(reverse("admin:autocomplete"), {
+        "app_label": "overlays", "model_name": "vnic", "field_name": "network", "term": "acme"})
+    assert response.status_code == 200
+    assert {r["text"] for r in response.json()["results"]} == {"acme-web", "acme-db"}
+
+
+def test_vnic_with_a_mac_of_the_same_rule_is_shown_on_the_form(client):
+    from overlays.models import Vnic
+
+    vnic = Vnic.objects.get(vm_name="web02")
+    page = url(Vnic, "change", vnic.pk)
+    response = client.post(page, form_data(client.get(page)) | {"mac": "02:08:20:aa:00:01"})
+    assert "web01" in " ".join(response.context["adminform"].form.errors["mac"])

@@ -1,0 +1,76 @@
+"""The demo command and the overlay command's frame."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from nodes.models import Node
+from overlays.models import IpsecKey
+from overlays.statefile import export_state
+
+pytestmark = pytest.mark.django_db
+
+
+def demo() -> str:
+    out = io.StringIO()
+    call_command("demo", stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_demo_loads_the_demo_cluster_and_creates_the_demo_superuser():
+    out = demo()
+    assert "created demo superuser admin" in out
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff and admin.check_password("admin")
+    assert Node.objects.count() == 5
+    assert IpsecKey.objects.count() == 4
+
+
+def test_demo_gives_vdc_admins_the_demo_password():
+    out = demo()
+    assert "set demo password for vDC admin alice" in out
+    assert get_user_model().objects.get(username="alice").check_password("demo")
+
+
+def test_demo_twice_changes_nothing_the_second_time():
+    demo()
+    before = export_state()
+    users = list(get_user_model().objects.order_by("username").values_list("username",
+                                                                          "password"))
+    secrets = {key.pk: key.secret for key in IpsecKey.objects.all()}
+    out = demo()
+    assert out.strip() == "Nothing to change."
+    assert export_state() == before
+    assert list(get_user_model().objects.order_by("username").values_list(
+        "username", "password")) == users
+    assert {key.pk: key.secret for key in IpsecKey.objects.all()} == secrets
+
+
+def test_demo_keeps_a_password_someone_already_set(django_user_model):
+    django_user_model.objects.create_user("alice", password="chosen")
+    demo()
+    assert django_user_model.objects.get(username="alice").check_password("chosen")
+
+
+def test_demo_with_a_broken_file_fails_and_creates_nothing(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"nodes": [{"hostname": "cn01"}]}')
+    with pytest.raises(CommandError, match="nothing was changed"):
+        call_command("demo", "--file", str(broken), stdout=io.StringIO(),
+                     stderr=io.StringIO())
+    assert not get_user_model().objects.exists()
+
+
+def test_overlay_command_without_a_subcommand_is_refused():
+    with pytest.raises(CommandError):
+        call_command("overlay", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_overlay_command_lists_import_and_export():
+    from overlays.management.commands.overlay import _subcommands
+
+    assert {"import", "export"} <= set(_subcommands())
