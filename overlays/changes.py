@@ -1,0 +1,497 @@
+"""Which nodes and files a change affects, and scheduling their syncs after commit.
+
+``overlays.services`` wraps every save and delete in ``tracking(obj)``: the
+object's file-relevant facts are read before and after the write, and
+``affected_by`` turns the difference into {node id: scope} (see
+``overlays.sync`` for scopes). Keys created, dropped or rotated in bulk are
+reported with ``keys_changed``. Only nodes whose files really change are
+scheduled:
+
+=========================  ===================================================
+change                     nodes (files)
+=========================  ===================================================
+vNIC saved / deleted       nodes carrying its rule, except its host; old and
+                           new rule and host when it moved (that rule's ARP)
+network                    none: no node file mentions a network (its rule
+                           cannot change while vNICs use it)
+rule                       nodes carrying it before or after (usbkey line; ARP
+                           table and ipf blocks when port, listen IP, file or
+                           node list change)
+admin overlay              nodes with an adminoverlay_0 address (usbkey; ARP of
+                           the old and new rule when the rule changes)
+admin overlay address      that node (usbkey) and the other nodes carrying the
+                           admin rule (its ARP table)
+firewall                   all nodes when switched on or off; nodes with an
+                           external IP when the sources change while enabled
+IPSec key                  the pair's two nodes (IPSec files)
+node created               itself (all); others' ipf when the firewall lists it
+node PDC changed           itself (all); nodes of the old and new PDC (IPSec,
+                           ARP tables of rules they share)
+node admin IP changed      itself (IPSec); same-PDC carriers of rules it hosts
+                           vNICs on (ARP)
+node external IP changed   itself (IPSec, ipf); other-PDC nodes (IPSec) and
+                           their carriers of its rules (ARP); every node's ipf
+                           when the firewall is enabled
+node renamed / deleted     every node (all files)
+=========================  ===================================================
+
+Scheduling is per transaction: requests are collected while a transaction is
+open and dispatched once, on commit, one request per node (a state-file import
+that saves hundreds of objects schedules each node once). A rolled-back
+transaction schedules nothing. ``request_sync`` records the request in the
+coordination store and queues a ``sync_node`` task unless one is queued
+already, so bursts coalesce there too. Set ``OVERLAY_AUTO_SYNC = False`` to
+stage changes and push them with ``manage.py overlay update``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import models, transaction
+
+from nodes.models import Node
+from overlays import sync
+from overlays.models import (
+    AdminOverlay,
+    AdminOverlayAddress,
+    FirewallSettings,
+    IpsecKey,
+    OverlayRule,
+    VirtualNetwork,
+    Vnic,
+)
+from overlays.sync import IPF_ADMIN, IPF_OVERLAYS, IPSEC, USBKEY, Scope, arp_token, merge_scopes
+
+logger = logging.getLogger(__name__)
+
+Affected = dict[int, Scope]
+
+
+def _add(affected: Affected, node_ids: Iterable[int], scope: Scope) -> None:
+    if scope is not None and not scope:
+        return
+    for node_id in node_ids:
+        if node_id in affected:
+            affected[node_id] = merge_scopes(affected[node_id], scope)
+        else:
+            affected[node_id] = scope
+
+
+# --- the cluster as the triggers need it ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _NodeRow:
+    id: int
+    hostname: str
+    pdc: str
+    external_ip: str | None
+
+
+def _nodes() -> list[_NodeRow]:
+    return [_NodeRow(*row) for row in
+            Node.objects.values_list("id", "hostname", "pdc", "external_ip")]
+
+
+@dataclass(frozen=True)
+class RuleState:
+    id: int
+    name: str
+    listen_ip: str
+    port: int | None
+    mtu: int
+    arp_file: str
+    all_nodes: bool
+    node_names: frozenset[str]
+
+    def carriers(self, nodes: list[_NodeRow]) -> set[int]:
+        return {n.id for n in nodes if self.all_nodes or n.hostname in self.node_names}
+
+
+def _rule_state(rule: OverlayRule) -> RuleState:
+    return RuleState(id=rule.pk, name=rule.name, listen_ip=rule.listen_ip, port=rule.port,
+                     mtu=rule.mtu, arp_file=rule.arp_file, all_nodes=rule.all_nodes,
+                     node_names=frozenset(rule.node_names or ()))
+
+
+def _rule(rule_id: int | None) -> RuleState | None:
+    if rule_id is None:
+        return None
+    rule = OverlayRule.objects.filter(pk=rule_id).first()
+    return _rule_state(rule) if rule else None
+
+
+def _arp_readers(rule: RuleState | None, host_id: int, nodes: list[_NodeRow]) -> set[int]:
+    """Nodes whose ARP table of ``rule`` lists a MAC hosted on ``host_id``."""
+    if rule is None:
+        return set()
+    carriers = rule.carriers(nodes)
+    if host_id not in carriers:
+        return set()  # a vNIC on a node without the rule is in no table
+    return carriers - {host_id}
+
+
+# --- per-model facts and effects ---------------------------------------------------------
+
+
+def _vnic_state(vnic: Vnic) -> tuple:
+    rule_id = (VirtualNetwork.objects.filter(pk=vnic.network_id)
+               .values_list("rule_id", flat=True).first())
+    return (vnic.mac, vnic.ip, vnic.ip6, vnic.node_id, rule_id)
+
+
+def _vnic_affected(_pk: int, before: tuple | None, after: tuple | None) -> Affected:
+    affected: Affected = {}
+    if before == after:
+        return affected
+    nodes = _nodes()
+    for state in (before, after):
+        if state is None:
+            continue
+        _mac, _ip, _ip6, host_id, rule_id = state
+        rule = _rule(rule_id)
+        if rule is not None:
+            _add(affected, _arp_readers(rule, host_id, nodes),
+                 frozenset({arp_token(rule.arp_file)}))
+    return affected
+
+
+def _network_state(network: VirtualNetwork) -> tuple:
+    return (network.rule_id,)
+
+
+def _network_affected(network_id: int, before: tuple | None, after: tuple | None) -> Affected:
+    # Subnets, VLAN and VXLAN ids appear in no node file. Only the rule matters,
+    # and only for vNICs on the network (the model refuses that change anyway).
+    affected: Affected = {}
+    if before is None or after is None or before == after:
+        return affected
+    nodes = _nodes()
+    hosts = set(Vnic.objects.filter(network_id=network_id).values_list("node_id", flat=True))
+    for rule in (_rule(before[0]), _rule(after[0])):
+        if rule is None:
+            continue
+        for host in hosts:
+            _add(affected, _arp_readers(rule, host, nodes), frozenset({arp_token(rule.arp_file)}))
+    return affected
+
+
+def _rule_hosts(rule_id: int) -> set[int]:
+    """Nodes hosting a MAC on the rule: VM vNICs, and adminoverlay_0 on the admin rule."""
+    hosts = set(Vnic.objects.filter(network__rule_id=rule_id).values_list("node_id", flat=True))
+    hosts |= set(AdminOverlayAddress.objects.filter(admin_overlay__rule_id=rule_id)
+                 .values_list("node_id", flat=True))
+    return hosts
+
+
+def _rule_affected(_pk: int, before: RuleState | None, after: RuleState | None
+                   ) -> Affected:
+    affected: Affected = {}
+    if before == after:
+        return affected
+    nodes = _nodes()
+    old = before.carriers(nodes) if before else set()
+    new = after.carriers(nodes) if after else set()
+    arp = {arp_token(s.arp_file) for s in (before, after) if s is not None}
+    if before is None or after is None:
+        _add(affected, old | new, frozenset({USBKEY, IPF_OVERLAYS, *arp}))
+        return affected
+    # Nodes that take the rule up or drop it: its line, its ipf blocks, its table.
+    joined_or_left = old ^ new
+    _add(affected, joined_or_left, frozenset({USBKEY, IPF_OVERLAYS, *arp}))
+    tokens: set[str] = set()
+
+    def differs(*names: str) -> bool:
+        return any(getattr(before, n) != getattr(after, n) for n in names)
+
+    if differs("name", "listen_ip", "port", "mtu", "arp_file"):
+        tokens.add(USBKEY)
+    if differs("port"):
+        tokens.add(IPF_OVERLAYS)
+    if differs("port", "listen_ip", "arp_file") or (joined_or_left & _rule_hosts(after.id)):
+        tokens |= arp  # entries of the rule change, or MACs of a joining/leaving node
+    _add(affected, old & new, frozenset(tokens))
+    return affected
+
+
+def _admin_overlay_state(overlay: AdminOverlay) -> tuple:
+    addressed = frozenset(AdminOverlayAddress.objects.filter(admin_overlay_id=overlay.pk)
+                          .values_list("node_id", flat=True)) if overlay.pk else frozenset()
+    return (overlay.rule_id, overlay.subnet, overlay.vxlan_id, overlay.vlan_id, addressed)
+
+
+def _admin_overlay_affected(_pk: int, before: tuple | None, after: tuple | None
+                            ) -> Affected:
+    affected: Affected = {}
+    if (before and before[:4]) == (after and after[:4]):
+        return affected
+    addressed = (before[4] if before else frozenset()) | (after[4] if after else frozenset())
+    _add(affected, addressed, frozenset({USBKEY}))
+    old_rule = before[0] if before else None
+    new_rule = after[0] if after else None
+    if old_rule != new_rule and addressed:
+        nodes = _nodes()
+        for rule in (_rule(old_rule), _rule(new_rule)):
+            if rule is not None:
+                for host in addressed:
+                    _add(affected, _arp_readers(rule, host, nodes),
+                         frozenset({arp_token(rule.arp_file)}))
+    return affected
+
+
+def _address_state(address: AdminOverlayAddress) -> tuple:
+    rule_id = (AdminOverlay.objects.filter(pk=address.admin_overlay_id)
+               .values_list("rule_id", flat=True).first())
+    return (address.node_id, address.ip, address.mac, rule_id)
+
+
+def _address_affected(_pk: int, before: tuple | None, after: tuple | None) -> Affected:
+    affected: Affected = {}
+    if before == after:
+        return affected
+    nodes = _nodes()
+    for state in (before, after):
+        if state is None:
+            continue
+        host_id, _ip, _mac, rule_id = state
+        _add(affected, [host_id], frozenset({USBKEY}))
+        rule = _rule(rule_id)
+        if rule is not None:
+            _add(affected, _arp_readers(rule, host_id, nodes),
+                 frozenset({arp_token(rule.arp_file)}))
+    return affected
+
+
+def _firewall_state(fw: FirewallSettings) -> tuple:
+    return (fw.enabled, tuple(fw.allowed_sources or ()))
+
+
+def _firewall_affected(_pk: int, before: tuple | None, after: tuple | None) -> Affected:
+    affected: Affected = {}
+    was_on = bool(before and before[0])
+    now_on = bool(after and after[0])
+    nodes = _nodes()
+    if was_on != now_on:
+        _add(affected, [n.id for n in nodes], frozenset({IPF_ADMIN}))
+    elif now_on and before[1] != after[1]:
+        _add(affected, [n.id for n in nodes if n.external_ip], frozenset({IPF_ADMIN}))
+    return affected
+
+
+def _node_state(node: Node) -> tuple:
+    return (node.hostname, node.pdc, node.admin_ip, node.external_ip)
+
+
+def _hosted_rules(node_id: int) -> set[int]:
+    """Rules on which the node hosts a MAC (VM vNICs, its adminoverlay_0)."""
+    rules = set(Vnic.objects.filter(node_id=node_id).values_list("network__rule_id", flat=True))
+    admin_rule = (AdminOverlayAddress.objects.filter(node_id=node_id)
+                  .values_list("admin_overlay__rule_id", flat=True).first())
+    if admin_rule is not None:
+        rules.add(admin_rule)
+    return rules
+
+
+def _node_affected(node_id: int, before: tuple | None, after: tuple | None) -> Affected:
+    affected: Affected = {}
+    if before == after:
+        return affected
+    nodes = _nodes()
+    others = [n for n in nodes if n.id != node_id]
+    if after is None or (before is not None and before[0] != after[0]):
+        # Deleted (its keys and address went with it) or renamed (rule node lists
+        # and IPSec labels name it): everyone's files may change.
+        _add(affected, [n.id for n in others], None)
+        if after is not None:
+            _add(affected, [node_id], None)
+        return affected
+    firewall_on = FirewallSettings.objects.filter(pk=1, enabled=True).exists()
+    if before is None:
+        _add(affected, [node_id], None)
+        if firewall_on and after[3]:
+            _add(affected, [n.id for n in others], frozenset({IPF_ADMIN}))
+        return affected
+    _hostname, old_pdc, old_admin, old_external = before
+    _hostname, new_pdc, new_admin, new_external = after
+    hosted = [r for r in (_rule(rule_id) for rule_id in _hosted_rules(node_id)) if r]
+
+    def arp_for(peers: Iterable[_NodeRow]) -> None:
+        peers = list(peers)
+        for rule in hosted:
+            readers = _arp_readers(rule, node_id, nodes)
+            _add(affected, [p.id for p in peers if p.id in readers],
+                 frozenset({arp_token(rule.arp_file)}))
+
+    if old_pdc != new_pdc:
+        _add(affected, [node_id], None)
+        moved_between = [n for n in others if n.pdc in (old_pdc, new_pdc)]
+        _add(affected, [n.id for n in moved_between], frozenset({IPSEC}))
+        arp_for(moved_between)
+    if old_admin != new_admin:
+        _add(affected, [node_id], frozenset({IPSEC}))
+        arp_for(n for n in others if n.pdc == new_pdc)
+    if old_external != new_external:
+        _add(affected, [node_id], frozenset({IPSEC, IPF_OVERLAYS, IPF_ADMIN}))
+        remote = [n for n in others if n.pdc != new_pdc]
+        _add(affected, [n.id for n in remote], frozenset({IPSEC}))
+        arp_for(remote)
+        if firewall_on:
+            _add(affected, [n.id for n in others], frozenset({IPF_ADMIN}))
+    return affected
+
+
+def keys_changed(pairs: Iterable[tuple[int, int]], *, reason: str = "IPSec keys changed") -> None:
+    """Keys of these node pairs were created, deleted or rotated: both ends' IPSec files."""
+    affected: Affected = {}
+    for a, b in pairs:
+        _add(affected, (a, b), frozenset({IPSEC}))
+    schedule(affected, reason=reason)
+
+
+# --- tracking writes ----------------------------------------------------------------
+
+
+def _label(obj: models.Model) -> str:
+    return f"{obj._meta.verbose_name} {obj}"
+
+
+# model -> (facts of one object that node files depend on, effect of a change of them)
+TRACKED: dict[type[models.Model], tuple] = {
+    Vnic: (_vnic_state, _vnic_affected),
+    VirtualNetwork: (_network_state, _network_affected),
+    OverlayRule: (_rule_state, _rule_affected),
+    AdminOverlay: (_admin_overlay_state, _admin_overlay_affected),
+    AdminOverlayAddress: (_address_state, _address_affected),
+    FirewallSettings: (_firewall_state, _firewall_affected),
+    Node: (_node_state, _node_affected),
+}
+
+
+def affected_by(model: type[models.Model], pk: int, before: object, after: object) -> Affected:
+    """Nodes (with file scopes) whose files change when an object goes from before to after.
+
+    ``before``/``after`` are the object's facts (None: did not exist / deleted).
+    """
+    entry = TRACKED.get(model)
+    return entry[1](pk, before, after) if entry else {}
+
+
+@contextlib.contextmanager
+def tracking(obj: models.Model, *, deleting: bool = False) -> Iterator[None]:
+    """Around a save or delete of ``obj``: schedule syncs of the nodes whose files change."""
+    model = type(obj)
+    label = _label(obj)
+    if isinstance(obj, IpsecKey):
+        pair = (obj.node_a_id, obj.node_b_id)
+        yield
+        keys_changed([pair], reason=f"{label} {'deleted' if deleting else 'saved'}")
+        return
+    entry = TRACKED.get(model)
+    if entry is None:
+        yield
+        return
+    state = entry[0]
+    stored = model.objects.filter(pk=obj.pk).first() if obj.pk is not None else None
+    before = state(stored) if stored is not None else None
+    pk = obj.pk
+    yield
+    pk = obj.pk if obj.pk is not None else pk  # Django clears the pk of a deleted object
+    after = None if deleting else state(obj)
+    verb = "deleted" if deleting else ("created" if before is None else "changed")
+    schedule(affected_by(model, pk, before, after), reason=f"{label} {verb}")
+
+
+# --- scheduling ----------------------------------------------------------------------
+
+
+def auto_sync_enabled() -> bool:
+    return settings.OVERLAY_AUTO_SYNC
+
+
+class _Batch:
+    """The requests of one transaction; dispatched once, when it commits."""
+
+    def __init__(self) -> None:
+        self.requests: Affected = {}
+        self.reasons: dict[int, list[str]] = {}
+        self.dispatched = False
+
+    def add(self, affected: Affected, reason: str) -> None:
+        for node_id, scope in affected.items():
+            _add(self.requests, [node_id], scope)
+            reasons = self.reasons.setdefault(node_id, [])
+            if reason not in reasons:
+                reasons.append(reason)
+
+    def __call__(self) -> None:
+        if self.dispatched:
+            return
+        self.dispatched = True
+        for node_id in sorted(self.requests):
+            request_sync(node_id, scope=self.requests[node_id],
+                         reason=_join_reasons(self.reasons.get(node_id, [])))
+
+
+def _join_reasons(reasons: list[str]) -> str:
+    text = "; ".join(reasons)
+    if len(text) <= 200:
+        return text
+    return f"{reasons[0]}; and {len(reasons) - 1} more changes"
+
+
+def _open_batch() -> _Batch | None:
+    """The batch registered in the current transaction, if it still will run."""
+    connection = transaction.get_connection()
+    for entry in connection.run_on_commit:
+        callback = entry[1]
+        if isinstance(callback, _Batch) and not callback.dispatched:
+            return callback
+    return None
+
+
+def schedule(affected: Affected, *, reason: str) -> None:
+    """Sync these nodes once the current transaction commits (now, outside one)."""
+    if not affected:
+        logger.debug("%s: no node file changes", reason)
+        return
+    if not auto_sync_enabled():
+        logger.info("%s: %d node(s) affected; automatic sync is off (OVERLAY_AUTO_SYNC)",
+                    reason, len(affected))
+        return
+    logger.info("%s: sync of %d node(s) scheduled", reason, len(affected))
+    batch = _open_batch() if transaction.get_connection().in_atomic_block else None
+    if batch is None:
+        batch = _Batch()
+        batch.add(affected, reason)
+        # robust: a failing sync (eager mode) must not break the caller's commit.
+        transaction.on_commit(batch, robust=True)
+    else:
+        batch.add(affected, reason)
+
+
+def request_sync(node_id: int, *, scope: Scope = None, reason: str = "",
+                 verify: bool = False, always_queue: bool = False) -> bool:
+    """Record a sync request and queue a task unless one is queued; True when queued.
+
+    ``always_queue``: queue a task even when one is queued already (an operator's
+    explicit request); the extra task finds the work done or merges into it.
+    """
+    from overlays.tasks import sync_node
+
+    store = sync.coordination()
+    store.mark(node_id, scope, reason, verify)
+    if not store.set_queued(node_id) and not always_queue:
+        logger.info("sync of node %s already queued; request merged (%s)", node_id, reason)
+        return False
+    delay = settings.OVERLAY_SYNC_DELAY
+    sync_node.apply_async(
+        args=(node_id,),
+        kwargs={"reason": reason, "scope": sync.scope_tokens(scope), "verify": verify},
+        countdown=delay or None,
+    )
+    return True

@@ -1,0 +1,101 @@
+"""overlay update [RULE] [--nodes ...]: push the desired files to the nodes.
+
+With a broker (CELERY_BROKER_URL) the syncs are queued for the workers, unless
+``--now``; without one (embedded defaults) they run here, one node after the other.
+"""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from typing import Any
+
+from django.conf import settings
+
+from nodes.models import Node
+from overlays import sync
+from overlays.cli import CliError
+from overlays.cli._common import table
+from overlays.models import OverlayRule
+
+NAME = "update"
+HELP = "Push the desired files to every node, the nodes carrying RULE, or --nodes."
+
+
+def add_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument("rule", nargs="?", metavar="RULE",
+                        help="Only this rule's files (its /usbkey/config line, ARP table and "
+                             "ipf blocks) on the nodes carrying it.")
+    parser.add_argument("--nodes", metavar="HOSTS",
+                        help="Comma-separated host names (default: every node).")
+    parser.add_argument("--verify", action="store_true",
+                        help="Compare with the files on the nodes rather than the recorded "
+                             "hashes: repairs hand edits and missing files.")
+    parser.add_argument("--now", action="store_true",
+                        help="Run the syncs in this process and wait, even with a broker.")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="Nodes synced at once when running here (default 1).")
+
+
+def nodes_named(spec: str | list[str] | None) -> list[Node]:
+    """Nodes by host name (comma-separated string or list); every node when empty."""
+    if isinstance(spec, str):
+        names = [n.strip() for n in spec.split(",") if n.strip()]
+    else:
+        names = [n for n in (spec or []) if n]
+    if not names:
+        return list(Node.objects.order_by("hostname"))
+    found = {n.hostname: n for n in Node.objects.filter(hostname__in=names)}
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise CliError(f"No node named {', '.join(missing)}.")
+    return [found[name] for name in dict.fromkeys(names)]
+
+
+def runs_here(options: dict[str, Any]) -> bool:
+    return bool(options.get("now")) or not settings.CELERY_BROKER_URL
+
+
+def run(command: Any, options: dict[str, Any]) -> None:
+    nodes = nodes_named(options.get("nodes"))
+    scope: sync.Scope = None
+    reason = "overlay update"
+    if options.get("rule"):
+        rule = OverlayRule.objects.filter(name=options["rule"]).first()
+        if rule is None:
+            raise CliError(f"No overlay rule named {options['rule']}.")
+        carriers = {n.hostname for n in nodes if rule.all_nodes or n.hostname in rule.node_names}
+        nodes = [n for n in nodes if n.hostname in carriers]
+        scope = frozenset({sync.USBKEY, sync.IPF_OVERLAYS, sync.arp_token(rule.arp_file)})
+        reason = f"overlay update {rule.name}"
+    if not nodes:
+        command.stdout.write("no nodes to update")
+        return
+    verify = bool(options.get("verify"))
+    if not runs_here(options):
+        from overlays.changes import request_sync
+
+        for node in nodes:
+            request_sync(node.pk, scope=scope, reason=reason, verify=verify,
+                         always_queue=True)
+        command.stdout.write(f"queued sync of {len(nodes)} node(s): "
+                             f"{', '.join(n.hostname for n in nodes)}")
+        return
+    outcomes = sync.sync_many([n.pk for n in nodes], scope=scope, reason=reason, verify=verify,
+                              jobs=max(1, options.get("jobs") or 1))
+    rows = []
+    failed = 0
+    for node in nodes:
+        outcome = outcomes[node.pk]
+        deployments = [p.deployment for p in outcome.passes if p.deployment]
+        if not deployments:
+            rows.append([node.hostname, outcome.status, "", "", ""])
+            continue
+        files = sum(len(d.files_changed) for d in deployments)
+        commands = sum(len(d.commands) for d in deployments)
+        last = deployments[-1]
+        failed += last.result == "failed"
+        rows.append([node.hostname, last.result, str(files), str(commands), last.error])
+    command.stdout.write(table(rows, ["NODE", "RESULT", "FILES", "COMMANDS", "ERROR"]))
+    if failed:
+        raise CliError(f"{failed} node(s) failed; see the ERROR column and "
+                       "'overlay drift'.")
