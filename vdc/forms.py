@@ -1,0 +1,110 @@
+"""Forms of the vDC admin pages.
+
+The forms only parse what the user typed; every rule about networks lives in the
+model's ``clean()`` and in ``overlays.services``, whose ``ValidationError`` sentences
+are put next to the field they name (unknown names go to the top of the form).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from overlays.models import OverlayRule, VirtualNetwork
+
+
+def add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form: per field, unknown fields at the top."""
+    if not hasattr(error, "error_dict"):
+        for message in error.messages:
+            form.add_error(None, message)
+        return
+    for field, messages in error.message_dict.items():
+        target = field if field in form.fields else None
+        for message in messages:
+            form.add_error(target, message)
+
+
+class NetworkForm(forms.ModelForm):
+    """Create or change a virtual network; its vDC is fixed by the page, not chosen here."""
+
+    class Meta:
+        model = VirtualNetwork
+        fields = ["name", "rule", "vxlan_id", "vlan_id", "network", "gateway", "mtu",
+                  "description"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "network": forms.TextInput(attrs={"placeholder": "192.168.10.0/24"}),
+            "gateway": forms.TextInput(attrs={"placeholder": "192.168.10.1"}),
+        }
+
+    def __init__(self, *args: Any, user: AbstractBaseUser | AnonymousUser,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        rules = OverlayRule.objects.order_by("name")
+        if not user.is_superuser:
+            # The admin overlay's rule is reserved for node management.
+            rules = rules.filter(admin_overlay__isnull=True)
+        rule_field = self.fields["rule"]
+        rule_field.queryset = rules
+        rule_field.empty_label = None
+        rule_field.help_text = "The overlay rule; VM NICs get the NIC tag <rule>/<VXLAN id>."
+        if self.initial.get("rule") is None:
+            # Preselect a tenant rule, also for superusers who are offered the admin one.
+            first = rules.filter(admin_overlay__isnull=True).first()
+            if first is not None:
+                self.initial["rule"] = first.pk
+        if self.instance.vdc_id:
+            vdc = self.instance.vdc
+            self.fields["vxlan_id"].help_text = (
+                f"Allowed in vDC {vdc.name}: {vdc.vxlan_allowed or 'none'}.")
+            self.fields["vlan_id"].help_text = (
+                f"VLAN inside the overlay; allowed in vDC {vdc.name}: "
+                f"{vdc.vlan_allowed or 'none'} (0: untagged).")
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        """As Form.add_error, but errors for fields the form lacks go to the top of the form.
+
+        The model's ``clean()`` also names fields this form does not show (``vdc`` for
+        the network limit); Django would raise ValueError for those.
+        """
+        if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            if field is not None:
+                raise TypeError("field must be None when error names several fields")
+            for name, errors in error.error_dict.items():
+                self.add_error(name, ValidationError(errors))
+            return
+        if field == NON_FIELD_ERRORS or (field is not None and field not in self.fields):
+            field = None
+        super().add_error(field, self._without_foreign_names(error))
+
+    def _without_foreign_names(self, error: Any) -> Any:
+        """Replace the name of a network in a vDC the user cannot see (an L2 segment clash).
+
+        vDC ranges may overlap; the clash sentence then names the other vDC's network,
+        which a vDC admin must not learn.
+        """
+        if self.user.is_superuser:
+            return error
+        data = getattr(self, "cleaned_data", {})
+        segment = {key: data.get(key) for key in ("rule", "vxlan_id", "vlan_id")}
+        if None in segment.values():
+            return error
+        hidden = (VirtualNetwork.objects.filter(**segment).exclude(pk=self.instance.pk)
+                  .exclude(pk__in=VirtualNetwork.objects.restrict(self.user).values("pk"))
+                  .values_list("name", flat=True))
+        names = list(hidden)
+        if not names:
+            return error
+        messages = error.messages if isinstance(error, ValidationError) else (
+            error if isinstance(error, list) else [error])
+        cleaned = []
+        for message in messages:
+            for name in names:
+                message = message.replace(f"network {name}", "a network of another vDC")
+            cleaned.append(message)
+        return cleaned
