@@ -77,21 +77,35 @@ def _is_ipv4(value: object) -> bool:
     return True
 
 
-def _mac_owner_on_rule(rule_id: int, mac: str, *, exclude_vnic: int | None = None,
+_SUPERUSER_ONLY = -1  # viewer_vdc_id of objects only superusers edit: name every owner
+
+
+def _mac_owner_on_rule(rule_id: int, mac: str, *, viewer_vdc_id: int | None,
+                       exclude_vnic: int | None = None,
                        exclude_address: int | None = None) -> str | None:
-    """Who already uses this MAC on the rule (ARP tables are keyed by MAC alone)."""
+    """Who already uses this MAC on the rule (ARP tables are keyed by MAC alone).
+
+    The owner is named only when it belongs to the same vDC as the object being saved
+    (``viewer_vdc_id``; None: a global network, which only superusers manage), so one
+    tenant's error never reveals another tenant's VMs or the nodes.
+    """
+    superuser_only = viewer_vdc_id in (None, _SUPERUSER_ONLY)
     vnics = Vnic.objects.filter(network__rule_id=rule_id, mac=mac)
     if exclude_vnic:
         vnics = vnics.exclude(pk=exclude_vnic)
     vnic = vnics.select_related("network").first()
     if vnic:
-        return f"vNIC of {vnic.vm_name} on network {vnic.network.name}"
+        if superuser_only or vnic.network.vdc_id == viewer_vdc_id:
+            return f"the vNIC of {vnic.vm_name} on network {vnic.network.name}"
+        return "a vNIC of another virtual datacenter"
     addresses = AdminOverlayAddress.objects.filter(admin_overlay__rule_id=rule_id, mac=mac)
     if exclude_address:
         addresses = addresses.exclude(pk=exclude_address)
     address = addresses.select_related("node").first()
     if address:
-        return f"adminoverlay_0 of node {address.node.hostname}"
+        if superuser_only:
+            return f"the adminoverlay_0 of node {address.node.hostname}"
+        return "a compute node's admin overlay vNIC"
     return None
 
 
@@ -347,9 +361,13 @@ class VirtualNetwork(models.Model):
         taken = (VirtualNetwork.objects.filter(rule_id=self.rule_id, vxlan_id=self.vxlan_id,
                                                vlan_id=self.vlan_id).exclude(pk=self.pk).first())
         if taken:
+            # Name the other network only within the same vDC, or to superusers (the only
+            # editors of global networks): tenants must not learn each other's networks.
+            owner = (f"network {taken.name}" if self.vdc_id in (None, taken.vdc_id)
+                     else "a network of another virtual datacenter")
             return {"vlan_id": (
                 f"VLAN {self.vlan_id} of VXLAN {self.vxlan_id} on rule {self.rule.name} is "
-                f"already network {taken.name}; each (rule, VXLAN, VLAN) is one L2 segment."
+                f"already {owner}; each (rule, VXLAN, VLAN) is one L2 segment."
             )}
         admin = AdminOverlay.objects.filter(rule_id=self.rule_id).first()
         if admin and (admin.vxlan_id, admin.vlan_id) == (self.vxlan_id, self.vlan_id):
@@ -462,11 +480,12 @@ class Vnic(models.Model):
         if self.network_id:
             network = self.network
             if "mac" not in errors:
-                owner = _mac_owner_on_rule(network.rule_id, self.mac, exclude_vnic=self.pk)
+                owner = _mac_owner_on_rule(network.rule_id, self.mac,
+                                           viewer_vdc_id=network.vdc_id, exclude_vnic=self.pk)
                 if owner:
                     errors["mac"] = (
                         f"{self.mac} is already used on overlay rule {network.rule.name} "
-                        f"by the {owner}."
+                        f"by {owner}."
                     )
             if self.ip and _is_ipv4(self.ip):
                 try:
@@ -603,10 +622,11 @@ class AdminOverlayAddress(models.Model):
             errors["mac"] = exc.messages[0]
         if overlay and "mac" not in errors:
             clash = AdminOverlayAddress.objects.filter(mac=self.mac).exclude(pk=self.pk).first()
-            owner = (f"adminoverlay_0 of node {clash.node.hostname}" if clash else
-                     _mac_owner_on_rule(overlay.rule_id, self.mac, exclude_address=self.pk))
+            owner = (f"the adminoverlay_0 of node {clash.node.hostname}" if clash else
+                     _mac_owner_on_rule(overlay.rule_id, self.mac, viewer_vdc_id=_SUPERUSER_ONLY,
+                                        exclude_address=self.pk))
             if owner:
-                errors["mac"] = f"{self.mac} is already used by the {owner}."
+                errors["mac"] = f"{self.mac} is already used by {owner}."
         if overlay and self.ip and _is_ipv4(self.ip):
             try:
                 usable_host(overlay.ip_network, self.ip, what="Address")

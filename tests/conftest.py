@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 DEMO_FILE = Path(__file__).resolve().parents[1] / "demo" / "cluster.json"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """A test database per test process, so two runs in one tree do not drop each other's."""
+    from django.conf import settings
+
+    for db_settings in settings.DATABASES.values():
+        test = db_settings.setdefault("TEST", {})
+        name = test.get("NAME") or (
+            None if db_settings["ENGINE"].endswith("sqlite3") else f"test_{db_settings['NAME']}"
+        )
+        if name and name != ":memory:":
+            test["NAME"] = f"{name}_{os.getpid()}"
 
 
 @pytest.fixture(autouse=True)

@@ -80,31 +80,4 @@ class NetworkForm(forms.ModelForm):
             return
         if field == NON_FIELD_ERRORS or (field is not None and field not in self.fields):
             field = None
-        super().add_error(field, self._without_foreign_names(error))
-
-    def _without_foreign_names(self, error: Any) -> Any:
-        """Replace the name of a network in a vDC the user cannot see (an L2 segment clash).
-
-        vDC ranges may overlap; the clash sentence then names the other vDC's network,
-        which a vDC admin must not learn.
-        """
-        if self.user.is_superuser:
-            return error
-        data = getattr(self, "cleaned_data", {})
-        segment = {key: data.get(key) for key in ("rule", "vxlan_id", "vlan_id")}
-        if None in segment.values():
-            return error
-        hidden = (VirtualNetwork.objects.filter(**segment).exclude(pk=self.instance.pk)
-                  .exclude(pk__in=VirtualNetwork.objects.restrict(self.user).values("pk"))
-                  .values_list("name", flat=True))
-        names = list(hidden)
-        if not names:
-            return error
-        messages = error.messages if isinstance(error, ValidationError) else (
-            error if isinstance(error, list) else [error])
-        cleaned = []
-        for message in messages:
-            for name in names:
-                message = message.replace(f"network {name}", "a network of another vDC")
-            cleaned.append(message)
-        return cleaned
+        super().add_error(field, error)

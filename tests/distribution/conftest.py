@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 
 from config.celery import app as celery_app
 from nodes.models import Deployment, Node
@@ -45,18 +44,6 @@ PLATFORM_CONFIG = (
     "\n"
     "ntp_hosts=pool.ntp.org\n"
 )
-
-
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
-    """A test database per test process: others run the suite in this tree at once."""
-    for db_settings in django_settings.DATABASES.values():
-        test = db_settings.setdefault("TEST", {})
-        name = test.get("NAME") or (
-            None if db_settings["ENGINE"].endswith("sqlite3") else f"test_{db_settings['NAME']}"
-        )
-        if name and name != ":memory:":
-            test["NAME"] = f"{name}_{os.getpid()}"
 
 
 @pytest.fixture(autouse=True)

@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from django.conf import settings as django_settings
 
 from nodes.models import Node
 from overlays import services
 from overlays.models import OverlayRule, VirtualNetwork, Vnic
 from vdc.models import Vdc
-
-
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
-    """Give this run a test database of its own.
-
-    Several people run the suite in the same tree at once; the settings name one fixed
-    SQLite test file (and PostgreSQL derives one fixed name), so concurrent runs would
-    delete each other's database. A per-process suffix keeps them apart.
-    """
-    for db_settings in django_settings.DATABASES.values():
-        test = db_settings.setdefault("TEST", {})
-        name = test.get("NAME") or (
-            None if db_settings["ENGINE"].endswith("sqlite3") else f"test_{db_settings['NAME']}"
-        )
-        if name and name != ":memory:":
-            test["NAME"] = f"{name}_{os.getpid()}"
 
 
 @pytest.fixture(autouse=True)

@@ -3,25 +3,10 @@ admin bob), logged-in clients per role and the facts alice must never see."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from django.conf import settings
 from django.test import Client
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
-    """A test database per process: colleagues run the suite in the same tree at once."""
-    for db_settings in settings.DATABASES.values():
-        test = db_settings.setdefault("TEST", {})
-        name = test.get("NAME") or (
-            None if db_settings["ENGINE"].endswith("sqlite3") else f"test_{db_settings['NAME']}"
-        )
-        if name and name != ":memory:":
-            test["NAME"] = f"{name}_pages_{os.getpid()}"
 
 
 @pytest.fixture(autouse=True)

@@ -97,7 +97,8 @@ def test_segment_clash_with_an_overlapping_vdc_does_not_name_its_network(alice):
 
     text = response.content.decode()
     assert response.status_code == 200
-    assert "VLAN 0 of VXLAN 200 on rule customers is already a network of another vDC" in text
+    assert ("VLAN 0 of VXLAN 200 on rule customers is already a network of another virtual "
+            "datacenter") in text
     assert "globex" not in text
 
 
