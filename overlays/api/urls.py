@@ -1,0 +1,23 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from overlays.api import views
+
+router = SimpleRouter()
+router.register("rules", views.OverlayRuleViewSet, basename="api-rule")
+router.register("networks", views.VirtualNetworkViewSet, basename="api-network")
+router.register("vnics", views.VnicViewSet, basename="api-vnic")
+router.register("ipsec-keys", views.IpsecKeyViewSet, basename="api-ipsec-key")
+
+urlpatterns = [
+    *router.urls,
+    path("admin-overlay/", views.AdminOverlayView.as_view(), name="api-admin-overlay"),
+    path("firewall/", views.FirewallView.as_view(), name="api-firewall"),
+    path("sync/", views.SyncAllView.as_view(), name="api-sync-all"),
+    path("tasks/<str:task_id>/", views.TaskStatusView.as_view(), name="api-task-detail"),
+    path("requirements/", views.RequirementsView.as_view(), name="api-requirements"),
+    path("mtu/", views.MtuView.as_view(), name="api-mtu"),
+    path("state/", views.StateExportView.as_view(), name="api-state-export"),
+    path("state/import/", views.StateImportView.as_view(), name="api-state-import"),
+    path("me/", views.MeView.as_view(), name="api-me"),
+]
