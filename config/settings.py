@@ -100,12 +100,15 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Celery -------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+_BROKER = env.str("CELERY_BROKER_URL", default="")
+# No broker: tasks run eagerly in-process; the in-memory transport keeps kombu from
+# reaching for a default AMQP server.
+CELERY_BROKER_URL = _BROKER or "memory://localhost/"
+CELERY_TASK_ALWAYS_EAGER = not _BROKER
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_STORE_EAGER_RESULT = True
 CELERY_RESULT_BACKEND = env.str(
-    "CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL or "cache+memory://"
+    "CELERY_RESULT_BACKEND", default=_BROKER or "cache+memory://"
 )
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_ACKS_LATE = True

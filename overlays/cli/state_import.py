@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from argparse import ArgumentParser
+from pathlib import Path
 from typing import Any
 
 from overlays.cli import CliError
@@ -23,7 +24,7 @@ def add_arguments(parser: ArgumentParser) -> None:
 def run(command: Any, options: dict[str, Any]) -> None:
     path = options["file"]
     try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"Cannot read {path}: {exc.strerror}.") from exc
     try:

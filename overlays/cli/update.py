@@ -52,7 +52,7 @@ def nodes_named(spec: str | list[str] | None) -> list[Node]:
 
 
 def runs_here(options: dict[str, Any]) -> bool:
-    return bool(options.get("now")) or not settings.CELERY_BROKER_URL
+    return bool(options.get("now")) or settings.CELERY_TASK_ALWAYS_EAGER
 
 
 def run(command: Any, options: dict[str, Any]) -> None:
