@@ -150,7 +150,8 @@ def test_vdc_admin_reads_their_ranges_with_usage(alice):
         "100-199", "10-20", 10)
     assert acme["next_free_vxlan"] == 101
     assert acme["usage"] == {
-        "networks": 2,
+        "network_count": 2,
+        "network_limit": 10,
         "networks_left": 8,
         "vxlan_allowed_count": 100,
         "vxlan_used": [100],

@@ -579,3 +579,15 @@ def test_network_with_a_null_vdc_is_a_global_network(db, demo_state):
     demo_state["networks"][3]["vdc"] = None
     import_state(demo_state)
     assert VirtualNetwork.objects.get(name="lab-net").vdc is None
+
+
+def test_a_nul_character_is_reported_with_its_path_and_nothing_is_written(db, demo_state):
+    from nodes.models import Node
+    from overlays.statefile import StateFileError, import_state
+
+    demo_state["networks"][1]["description"] = "bad\x00text"
+    with pytest.raises(StateFileError) as caught:
+        import_state(demo_state)
+    assert caught.value.problems == [
+        ("networks[1].description", "contains a NUL character, which no field can hold.")]
+    assert not Node.objects.exists()

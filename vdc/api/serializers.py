@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -13,6 +12,7 @@ from rest_framework import serializers
 from overlays import services
 from overlays.api.common import NameField, ServiceModelSerializer
 from vdc.models import Vdc
+from vdc.selectors import vdc_usage
 
 
 class SegmentUsageSerializer(serializers.Serializer):
@@ -29,7 +29,9 @@ class SegmentUsageSerializer(serializers.Serializer):
 class VdcUsageSerializer(serializers.Serializer):
     """Usage counts only this vDC's own networks."""
 
-    networks = serializers.IntegerField(help_text="Networks this vDC owns.")
+    network_count = serializers.IntegerField(help_text="Networks this vDC owns.")
+    network_limit = serializers.IntegerField(allow_null=True,
+                                             help_text="Most networks it may own; null: no limit.")
     networks_left = serializers.IntegerField(
         allow_null=True, help_text="How many more it may create; null: no limit.")
     vxlan_allowed_count = serializers.IntegerField()
@@ -41,31 +43,6 @@ class VdcUsageSerializer(serializers.Serializer):
     vlan_allowed_count = serializers.IntegerField()
     vlans_by_vxlan = SegmentUsageSerializer(many=True,
                                             help_text="VLAN usage per (rule, VXLAN) overlay.")
-
-
-def vdc_usage(vdc: Vdc) -> dict[str, Any]:
-    """What a vDC uses of its ranges (from its own networks; prefetch networks__rule)."""
-    networks = list(vdc.networks.all())
-    vxlans, vlans = vdc.vxlan_ranges, vdc.vlan_ranges
-    used_vxlans = sorted({n.vxlan_id for n in networks})
-    by_overlay: dict[tuple[str, int], set[int]] = defaultdict(set)
-    for network in networks:
-        by_overlay[(network.rule.name, network.vxlan_id)].add(network.vlan_id)
-    limit = vdc.network_limit
-    return {
-        "networks": len(networks),
-        "networks_left": None if limit is None else max(limit - len(networks), 0),
-        "vxlan_allowed_count": vxlans.count(),
-        "vxlan_used": used_vxlans,
-        "vxlan_free_count": vxlans.free_count(used_vxlans),
-        "next_free_vxlan": vxlans.first_free(used_vxlans),
-        "vlan_allowed_count": vlans.count(),
-        "vlans_by_vxlan": [
-            {"rule": rule, "vxlan_id": vxlan_id, "vlan_used": sorted(used),
-             "vlan_free_count": vlans.free_count(used), "next_free_vlan": vlans.first_free(used)}
-            for (rule, vxlan_id), used in sorted(by_overlay.items())
-        ],
-    }
 
 
 class VdcSerializer(ServiceModelSerializer):
@@ -86,13 +63,12 @@ class VdcSerializer(ServiceModelSerializer):
 
     @extend_schema_field(VdcUsageSerializer)
     def get_usage(self, vdc: Vdc) -> dict[str, Any]:
-        return vdc_usage(vdc)
+        return dict(vdc_usage(vdc))
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_next_free_vxlan(self, vdc: Vdc) -> int | None:
         """Lowest VXLAN id in the allowed ranges that none of this vDC's networks uses."""
-        used = {n.vxlan_id for n in vdc.networks.all()}
-        return vdc.vxlan_ranges.first_free(used)
+        return vdc_usage(vdc)["next_free_vxlan"]
 
     def apply(self, instance: Vdc, validated_data: dict[str, Any]) -> Vdc:
         admins = validated_data.pop("admins", None)

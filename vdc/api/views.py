@@ -26,4 +26,4 @@ class VdcViewSet(ApiViewMixin, viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet:
         return (Vdc.objects.restrict(self.request.user)
-                .prefetch_related("admins", "networks__rule"))
+                .prefetch_related("admins"))
