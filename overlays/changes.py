@@ -65,7 +65,7 @@ from overlays.models import (
     VirtualNetwork,
     Vnic,
 )
-from overlays.sync import IPF_ADMIN, IPF_OVERLAYS, IPSEC, USBKEY, Scope, arp_token, merge_scopes
+from overlays.sync import IPF_ADMIN, IPF_OVERLAYS, IPSEC, USBKEY, Scope, arp_group, merge_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def _vnic_affected(_pk: int, before: tuple | None, after: tuple | None) -> Affec
         rule = _rule(rule_id)
         if rule is not None:
             _add(affected, _arp_readers(rule, host_id, nodes),
-                 frozenset({arp_token(rule.arp_file)}))
+                 frozenset({arp_group(rule.arp_file)}))
     return affected
 
 
@@ -177,7 +177,7 @@ def _network_affected(network_id: int, before: tuple | None, after: tuple | None
         if rule is None:
             continue
         for host in hosts:
-            _add(affected, _arp_readers(rule, host, nodes), frozenset({arp_token(rule.arp_file)}))
+            _add(affected, _arp_readers(rule, host, nodes), frozenset({arp_group(rule.arp_file)}))
     return affected
 
 
@@ -197,7 +197,7 @@ def _rule_affected(_pk: int, before: RuleState | None, after: RuleState | None
     nodes = _nodes()
     old = before.carriers(nodes) if before else set()
     new = after.carriers(nodes) if after else set()
-    arp = {arp_token(s.arp_file) for s in (before, after) if s is not None}
+    arp = {arp_group(s.arp_file) for s in (before, after) if s is not None}
     if before is None or after is None:
         _add(affected, old | new, frozenset({USBKEY, IPF_OVERLAYS, *arp}))
         return affected
@@ -240,7 +240,7 @@ def _admin_overlay_affected(_pk: int, before: tuple | None, after: tuple | None
             if rule is not None:
                 for host in addressed:
                     _add(affected, _arp_readers(rule, host, nodes),
-                         frozenset({arp_token(rule.arp_file)}))
+                         frozenset({arp_group(rule.arp_file)}))
     return affected
 
 
@@ -263,7 +263,7 @@ def _address_affected(_pk: int, before: tuple | None, after: tuple | None) -> Af
         rule = _rule(rule_id)
         if rule is not None:
             _add(affected, _arp_readers(rule, host_id, nodes),
-                 frozenset({arp_token(rule.arp_file)}))
+                 frozenset({arp_group(rule.arp_file)}))
     return affected
 
 
@@ -325,7 +325,7 @@ def _node_affected(node_id: int, before: tuple | None, after: tuple | None) -> A
         for rule in hosted:
             readers = _arp_readers(rule, node_id, nodes)
             _add(affected, [p.id for p in peers if p.id in readers],
-                 frozenset({arp_token(rule.arp_file)}))
+                 frozenset({arp_group(rule.arp_file)}))
 
     if old_pdc != new_pdc:
         _add(affected, [node_id], None)

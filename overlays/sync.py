@@ -86,16 +86,15 @@ from overlays.generators import (
     RELOAD_NETWORK_VIRTUAL,
     RELOAD_VARPD,
     apply_managed_keys,
-    ipsec_peers,
-    managed_keys,
     read_managed_keys,
-    render_arp_table,
-    render_ike_config,
-    render_ike_preshared,
-    render_ipf_administration,
-    render_ipf_overlays,
-    render_ipsec_policy,
     render_node,
+)
+from overlays.generators.node import (
+    IPF_ADMIN,
+    IPF_OVERLAYS,
+    IPSEC,
+    USBKEY,
+    arp_group,
 )
 from overlays.snapshot import ClusterSnapshot, NodeView, load_snapshot
 
@@ -112,11 +111,6 @@ logger = logging.getLogger(__name__)
 #    (IPSec, firewall) for them is ready, never in clear text.
 RELOAD_ORDER = (RELOAD_NETWORK_VIRTUAL, RELOAD_IPSEC, RELOAD_IPFILTER, RELOAD_VARPD)
 
-USBKEY = "usbkey"
-IPSEC = "ipsec"
-IPF_OVERLAYS = "ipf-overlays"
-IPF_ADMIN = "ipf-admin"
-ARP_PREFIX = "arp:"
 # /usbkey/config is the node's file; when it is missing or its mode cannot be
 # read, it is written with the platform's usual mode and owner.
 USBKEY_DEFAULT_MODE = 0o644
@@ -126,10 +120,6 @@ Scope = frozenset[str] | None
 
 
 # --- scopes -----------------------------------------------------------------------
-
-
-def arp_token(path: str) -> str:
-    return ARP_PREFIX + path
 
 
 def merge_scopes(first: Scope, second: Scope) -> Scope:
@@ -178,7 +168,7 @@ def path_in_scope(path: str, scope: Scope, paths: Mapping[str, str]) -> bool:
         return IPF_OVERLAYS in scope
     if path == where["ipf_administration"]:
         return IPF_ADMIN in scope
-    return arp_token(path) in scope
+    return arp_group(path) in scope
 
 
 # --- rendering --------------------------------------------------------------------
@@ -195,47 +185,10 @@ class DesiredState:
 def render_desired(
     snapshot: ClusterSnapshot, node: NodeView, scope: Scope, paths: Mapping[str, str]
 ) -> DesiredState:
-    """Render what ``node`` must hold, only the scope's files when a scope is given.
-
-    With a scope the generators of the other files are not called at all. The
-    files rendered are the same (path, content, mode, owner, reload) as
-    ``render_node`` gives; ``tests/distribution`` checks that they agree.
-    """
-    if scope is None:
-        rendered = render_node(snapshot, node, paths)
-        return DesiredState(files=rendered.files, usbkey=rendered.usbkey)
-    where = _where(paths)
-    files: dict[str, DesiredFile] = {}
-
-    def add(path: str, content: str, mode: int, owner: str, reload: str) -> None:
-        if path not in files:  # two rules sharing an ARP file: the first by name wins
-            files[path] = DesiredFile(path=path, content=content, mode=mode, owner=owner,
-                                      group=owner, reload=reload)
-
-    for rule in sorted(snapshot.rules_for(node), key=lambda rule: rule.name):
-        if arp_token(rule.arp_file) in scope:
-            add(rule.arp_file, render_arp_table(snapshot, node, rule), 0o400, "netadm",
-                RELOAD_VARPD)
-    if IPSEC in scope:
-        peers = ipsec_peers(snapshot, node)
-        add(where["ike_config"], render_ike_config(snapshot, node, peers=peers), 0o640,
-            "root", RELOAD_IPSEC)
-        add(where["ike_preshared"], render_ike_preshared(snapshot, node, peers=peers), 0o400,
-            "root", RELOAD_IPSEC)
-        add(where["ipsec_policy"], render_ipsec_policy(snapshot, node, peers=peers), 0o640,
-            "root", RELOAD_IPSEC)
-    if IPF_OVERLAYS in scope:
-        add(where["ipf_overlays"], render_ipf_overlays(snapshot, node), 0o640, "root",
-            RELOAD_IPFILTER)
-    if IPF_ADMIN in scope:
-        add(where["ipf_administration"], render_ipf_administration(snapshot, node), 0o640,
-            "root", RELOAD_IPFILTER)
-    usbkey = None
-    if USBKEY in scope:
-        usbkey = UsbkeyConfigEdit(path=where["usbkey_config"],
-                                  managed=managed_keys(snapshot, node),
-                                  reload=RELOAD_NETWORK_VIRTUAL)
-    return DesiredState(files=tuple(files[path] for path in sorted(files)), usbkey=usbkey)
+    """Render what ``node`` must hold: only the scope's files when a scope is given."""
+    rendered = render_node(snapshot, node, paths, groups=scope)
+    usbkey = rendered.usbkey if scope is None or USBKEY in scope else None
+    return DesiredState(files=rendered.files, usbkey=usbkey)
 
 
 def sha256_text(text: str | bytes) -> str:

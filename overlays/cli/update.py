@@ -65,7 +65,7 @@ def run(command: Any, options: dict[str, Any]) -> None:
             raise CliError(f"No overlay rule named {options['rule']}.")
         carriers = {n.hostname for n in nodes if rule.all_nodes or n.hostname in rule.node_names}
         nodes = [n for n in nodes if n.hostname in carriers]
-        scope = frozenset({sync.USBKEY, sync.IPF_OVERLAYS, sync.arp_token(rule.arp_file)})
+        scope = frozenset({sync.USBKEY, sync.IPF_OVERLAYS, sync.arp_group(rule.arp_file)})
         reason = f"overlay update {rule.name}"
     if not nodes:
         command.stdout.write("no nodes to update")

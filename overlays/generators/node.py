@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from types import MappingProxyType
 
 from overlays.desired import DesiredFile, NodeFiles, UsbkeyConfigEdit
@@ -38,6 +38,18 @@ RELOAD_IPSEC = "ipsec"
 RELOAD_IPFILTER = "ipfilter"
 RELOAD_NETWORK_VIRTUAL = "network-virtual"
 
+# File groups: the files one generator produces, the unit a sync can render alone.
+USBKEY = "usbkey"
+IPSEC = "ipsec"  # the three IPSec files
+IPF_OVERLAYS = "ipf-overlays"
+IPF_ADMIN = "ipf-admin"
+ARP_PREFIX = "arp:"
+
+
+def arp_group(arp_file: str) -> str:
+    """The file group of one rule's ARP table."""
+    return ARP_PREFIX + arp_file
+
 
 def render_node(
     snapshot: ClusterSnapshot,
@@ -46,8 +58,13 @@ def render_node(
     *,
     interface: str = EXTERNAL_INTERFACE,
     arp_cache: ArpCache | None = None,
+    groups: Container[str] | None = None,
 ) -> NodeFiles:
     """The files and /usbkey/config keys ``node`` must have, files sorted by path.
+
+    ``groups`` (file-group names below) limits rendering to those files, so a
+    change that touches one rule's ARP table renders only that table; the
+    /usbkey/config keys are always computed (they are cheap).
 
     ``paths`` may override some of ``DEFAULT_PATHS``. One ARP table per rule
     the node carries (a node carrying no rule gets none); the IPSec and ipf
@@ -69,29 +86,29 @@ def render_node(
                 path=path, content=content, mode=mode, owner=owner, group=owner, reload=reload
             )
 
-    for rule in sorted(snapshot.rules_for(node), key=lambda rule: rule.name):
-        table = render_arp_table(snapshot, node, rule, cache=cache)
-        add(rule.arp_file, table, 0o400, "netadm", RELOAD_VARPD)
+    def wanted(group: str) -> bool:
+        return groups is None or group in groups
 
-    peers = ipsec_peers(snapshot, node)
-    for key, content, mode, reload in (
-        ("ike_config", render_ike_config(snapshot, node, peers=peers), 0o640, RELOAD_IPSEC),
-        ("ike_preshared", render_ike_preshared(snapshot, node, peers=peers), 0o400, RELOAD_IPSEC),
-        ("ipsec_policy", render_ipsec_policy(snapshot, node, peers=peers), 0o640, RELOAD_IPSEC),
-        (
-            "ipf_overlays",
-            render_ipf_overlays(snapshot, node, interface=interface),
-            0o640,
-            RELOAD_IPFILTER,
-        ),
-        (
-            "ipf_administration",
+    for rule in sorted(snapshot.rules_for(node), key=lambda rule: rule.name):
+        if wanted(arp_group(rule.arp_file)):
+            table = render_arp_table(snapshot, node, rule, cache=cache)
+            add(rule.arp_file, table, 0o400, "netadm", RELOAD_VARPD)
+
+    if wanted(IPSEC):
+        peers = ipsec_peers(snapshot, node)
+        for key, content, mode in (
+            ("ike_config", render_ike_config(snapshot, node, peers=peers), 0o640),
+            ("ike_preshared", render_ike_preshared(snapshot, node, peers=peers), 0o400),
+            ("ipsec_policy", render_ipsec_policy(snapshot, node, peers=peers), 0o640),
+        ):
+            add(where[key], content, mode, "root", RELOAD_IPSEC)
+    if wanted(IPF_OVERLAYS):
+        add(where["ipf_overlays"], render_ipf_overlays(snapshot, node, interface=interface),
+            0o640, "root", RELOAD_IPFILTER)
+    if wanted(IPF_ADMIN):
+        add(where["ipf_administration"],
             render_ipf_administration(snapshot, node, interface=interface),
-            0o640,
-            RELOAD_IPFILTER,
-        ),
-    ):
-        add(where[key], content, mode, "root", reload)
+            0o640, "root", RELOAD_IPFILTER)
 
     return NodeFiles(
         hostname=node.hostname,

@@ -64,7 +64,7 @@ def test_a_request_finding_the_lock_taken_is_merged_and_run_by_the_lock_holder(
 
 def test_requests_merge_their_scopes(store_backend, node):
     store_backend.mark(node.pk, frozenset({sync.IPF_ADMIN}), "a", False)
-    store_backend.mark(node.pk, frozenset({sync.arp_token("/x.json")}), "b", True)
+    store_backend.mark(node.pk, frozenset({sync.arp_group("/x.json")}), "b", True)
     request = store_backend.pop(node.pk)
     assert request.scope == frozenset({sync.IPF_ADMIN, "arp:/x.json"})
     assert request.verify is True
@@ -117,7 +117,7 @@ def test_concurrent_syncs_of_one_node_never_overlap_and_lose_no_request(store_ba
 def test_scoped_rendering_matches_the_full_render_file_for_file():
     snapshot = build_scenario()
     every_group = frozenset({sync.USBKEY, sync.IPSEC, sync.IPF_ADMIN, sync.IPF_OVERLAYS,
-                             *(sync.arp_token(r.arp_file) for r in snapshot.rules)})
+                             *(sync.arp_group(r.arp_file) for r in snapshot.rules)})
     for node in snapshot.nodes:
         full = render_node(snapshot, node, sync.node_paths())
         scoped = sync.render_desired(snapshot, node, every_group, sync.node_paths())
@@ -129,7 +129,7 @@ def test_scoped_rendering_matches_the_full_render_file_for_file():
 def test_scoped_rendering_matches_on_the_demo_cluster(demo_cluster):
     snapshot = load_snapshot()
     every_group = frozenset({sync.USBKEY, sync.IPSEC, sync.IPF_ADMIN, sync.IPF_OVERLAYS,
-                             *(sync.arp_token(r.arp_file) for r in snapshot.rules)})
+                             *(sync.arp_group(r.arp_file) for r in snapshot.rules)})
     for node in snapshot.nodes:
         full = render_node(snapshot, node, sync.node_paths())
         assert sync.render_desired(snapshot, node, every_group, sync.node_paths()).files == \

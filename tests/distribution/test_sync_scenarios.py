@@ -189,7 +189,7 @@ def test_a_scoped_sync_renders_and_compares_only_the_files_of_its_scope(cluster)
     sync_all(cluster)
     node_id = cluster.node("cn02").pk
 
-    outcome = sync.run_sync(node_id, scope=frozenset({sync.arp_token(LAB_ARP)}),
+    outcome = sync.run_sync(node_id, scope=frozenset({sync.arp_group(LAB_ARP)}),
                             reason="one rule")
 
     assert outcome.passes[0].plan.considered == (LAB_ARP,)
