@@ -28,7 +28,7 @@ from overlays.models import (
     VirtualNetwork,
     Vnic,
 )
-from overlays.validators import normalize_mac
+from overlays.validators import normalize_mac, unstorable_text
 from vdc.models import Vdc
 
 SECTIONS = ("nodes", "overlay_rules", "admin_overlay", "firewall", "vdcs", "networks", "vnics")
@@ -245,22 +245,6 @@ class _Importer:
                 found.append((path, item))
         return found
 
-    def nul_characters(self, value: Any, path: str) -> bool:
-        """Report strings holding NUL, which no field (and no PostgreSQL text) can store."""
-        found = False
-        if isinstance(value, str):
-            if "\x00" in value:
-                self.problem(path or "$", "contains a NUL character, which no field can hold.")
-                found = True
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                where = f"{path}.{key}" if path else str(key)
-                found |= self.nul_characters(key, where) | self.nul_characters(item, where)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                found |= self.nul_characters(item, f"{path}[{index}]")
-        return found
-
     # sections
     def run(self, doc: Any) -> None:
         if not isinstance(doc, dict):
@@ -268,7 +252,10 @@ class _Importer:
             return
         for key in sorted(set(doc) - set(SECTIONS)):
             self.problem(key, f"unknown section; expected {', '.join(SECTIONS)}.")
-        if self.nul_characters(doc, ""):
+        unstorable = unstorable_text(doc)
+        for path, messages in unstorable.items():
+            self.problem(path, " ".join(messages))
+        if unstorable:
             return
         self.nodes(doc)
         self.rules(doc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -107,3 +108,43 @@ def usable_host(network: ipaddress.IPv4Network, address: str, *, what: str) -> N
     if network.prefixlen < 31 and ip in (network.network_address, network.broadcast_address):
         kind = "network" if ip == network.network_address else "broadcast"
         raise ValidationError(f"{what} {ip} is the {kind} address of {network}.")
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> str | None:
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "Null characters are not allowed."
+    return f"Surrogate characters are not allowed: U+{ord(found.group()):X}."
+
+
+def unstorable_text(data: Any, path: str = "") -> dict[str, list[str]]:
+    """{JSON path: [message]} for every string (key or value) no database can store.
+
+    PostgreSQL text cannot hold NUL, and lone surrogates cannot be encoded; both
+    would otherwise surface as database errors instead of a field error.
+    """
+    problems: dict[str, list[str]] = {}
+    if isinstance(data, str):
+        message = _unstorable(data)
+        if message:
+            problems[path or "non_field_errors"] = [message]
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            name = str(key)
+            message = _unstorable(name)
+            if message:  # name the key with its bad character escaped
+                name = name.encode("unicode_escape").decode()
+            where = f"{path}.{name}" if path else name
+            if message:
+                problems[where] = [message]
+            else:
+                problems.update(unstorable_text(value, where))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            problems.update(unstorable_text(item, f"{path}[{index}]"))
+    return problems

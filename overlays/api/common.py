@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +42,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from overlays.statefile import StateFileError
+from overlays.validators import unstorable_text
 from vdc.models import Vdc
 
 # Largest value a database integer column holds; bigger ids cannot exist, so they are 404s.
@@ -219,42 +219,6 @@ def api_not_found(request: HttpRequest, unmatched: str = "") -> JsonResponse:
 
 # Characters no database column takes (PostgreSQL refuses NUL; lone surrogates cannot be
 # encoded). Request bodies are checked for them before anything reaches the models.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _unstorable(text: str) -> str | None:
-    found = _UNSTORABLE.search(text)
-    if found is None:
-        return None
-    if found.group() == "\x00":
-        return "Null characters are not allowed."
-    return f"Surrogate characters are not allowed: U+{ord(found.group()):X}."
-
-
-def unstorable_text(data: Any, path: str = "") -> dict[str, list[str]]:
-    """{JSON path: [message]} for every string (key or value) no database can store."""
-    problems: dict[str, list[str]] = {}
-    if isinstance(data, str):
-        message = _unstorable(data)
-        if message:
-            problems[path or "non_field_errors"] = [message]
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            name = str(key)
-            message = _unstorable(name)
-            if message:  # name the key with its bad character escaped
-                name = name.encode("unicode_escape").decode()
-            where = f"{path}.{name}" if path else name
-            if message:
-                problems[where] = [message]
-            else:
-                problems.update(unstorable_text(value, where))
-    elif isinstance(data, list):
-        for index, item in enumerate(data):
-            problems.update(unstorable_text(item, f"{path}[{index}]"))
-    return problems
-
-
 # ------------------------------------------------------------------------- schema
 
 ERROR_DESCRIPTIONS = {

@@ -589,5 +589,5 @@ def test_a_nul_character_is_reported_with_its_path_and_nothing_is_written(db, de
     with pytest.raises(StateFileError) as caught:
         import_state(demo_state)
     assert caught.value.problems == [
-        ("networks[1].description", "contains a NUL character, which no field can hold.")]
+        ("networks[1].description", "Null characters are not allowed.")]
     assert not Node.objects.exists()
