@@ -209,6 +209,11 @@ class OverlayRule(models.Model):
             elif not self.all_nodes and not names:
                 errors["node_names"] = "List at least one node, or carry the rule on all nodes."
             self.node_names = sorted(set(names)) if not self.all_nodes else []
+        if self.pk and self.networks.exists() and OverlayRule.objects.filter(
+                pk=self.pk).exclude(name=self.name).exists():
+            # VM NICs carry "<rule>/<vxlan>" as their NIC tag; a rename would orphan them.
+            errors["name"] = ("Networks use this rule and their VMs' NIC tags name it; "
+                              "delete or move the networks before renaming the rule.")
         if self.arp_file and self.pk:
             clash = OverlayRule.objects.filter(arp_file=self.arp_file).exclude(pk=self.pk)
         else:
@@ -375,11 +380,15 @@ class VirtualNetwork(models.Model):
                 f"VLAN {self.vlan_id} of VXLAN {self.vxlan_id} on rule {self.rule.name} is the "
                 "admin overlay network."
             )}
-        if self.pk:
-            moved = VirtualNetwork.objects.filter(pk=self.pk).exclude(rule_id=self.rule_id)
-            if moved.exists() and self.vnics.exists():
+        if self.pk and self.vnics.exists():
+            # vNICs carry "<rule>/<vxlan>" as their NIC tag: the overlay cannot change under them.
+            before = VirtualNetwork.objects.filter(pk=self.pk).values("rule_id", "vxlan_id").first()
+            if before and before["rule_id"] != self.rule_id:
                 return {"rule": "vNICs use this network; move or delete them before changing "
                                 "its overlay rule."}
+            if before and before["vxlan_id"] != self.vxlan_id:
+                return {"vxlan_id": "vNICs use this network; move or delete them before "
+                                    "changing its VXLAN id."}
         return {}
 
     def _vdc_errors(self) -> dict[str, str]:

@@ -153,3 +153,10 @@ def test_refusal_to_delete_names_five_users_and_counts_the_rest(web, make_vnic):
         make_vnic(web, f"02:00:00:00:00:0{i}", f"192.168.10.{20 + i}", vm_name=f"vm{i}")
     with refused("vNIC vm0", "vNIC vm4", "and 2 more"):
         services.delete(web)
+
+
+def test_vxlan_id_of_a_network_with_vnics_cannot_change(web, make_vnic):
+    make_vnic(web, mac="02:08:20:aa:00:01", ip="192.168.10.11")
+    web.vxlan_id = 101
+    with invalid("vxlan_id", "vNICs use this network"):
+        services.save(web)

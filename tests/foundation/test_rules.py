@@ -233,3 +233,15 @@ def test_admin_overlay_rule_is_not_deleted_while_the_admin_overlay_uses_it(cn01)
     with refused("adminoverlay"):
         services.delete(overlay.rule)
     assert OverlayRule.objects.filter(name="adminoverlay").exists()
+
+
+def test_a_rule_that_networks_use_cannot_be_renamed(customers, make_network):
+    make_network("global-web")
+    customers.name = "tenants"
+    with invalid("name", "Networks use this rule"):
+        services.save(customers)
+
+
+def test_a_rule_no_network_uses_can_be_renamed(customers):
+    customers.name = "tenants"
+    assert services.save(customers).name == "tenants"
