@@ -9,8 +9,7 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.conf import settings
-
+from config.celery import app as celery_app
 from nodes.models import Node
 from overlays import sync
 from overlays.cli import CliError
@@ -52,7 +51,8 @@ def nodes_named(spec: str | list[str] | None) -> list[Node]:
 
 
 def runs_here(options: dict[str, Any]) -> bool:
-    return bool(options.get("now")) or settings.CELERY_TASK_ALWAYS_EAGER
+    """Run syncs in this process when asked to, or when Celery has no broker (eager)."""
+    return bool(options.get("now")) or celery_app.conf.task_always_eager
 
 
 def run(command: Any, options: dict[str, Any]) -> None:

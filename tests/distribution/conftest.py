@@ -290,7 +290,6 @@ def worker(celery_worker_process: Worker, settings, transactional_db) -> Iterato
     import redis
 
     settings.OVERLAY_SYNC_KEY_PREFIX = celery_worker_process.prefix
-    settings.CELERY_BROKER_URL = os.environ["REDIS_URL"]  # commands queue, not run here
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     for key in client.scan_iter(f"{celery_worker_process.prefix}:*"):
         client.delete(key)
