@@ -133,6 +133,10 @@ class ClusterSnapshot:
     def ipsec_key(self, node_a_id: int, node_b_id: int) -> str | None:
         return self.ipsec_keys.get(pair_key(node_a_id, node_b_id))
 
+    def keys_of(self, node_id: int) -> list[str]:
+        """The pair secrets a node's files contain (to redact them from what is shown)."""
+        return [self.ipsec_keys[pair] for pair in self.ipsec_keys if node_id in pair]
+
 
 class _LazySecrets(Mapping[tuple[int, int], str]):
     """Pair keys decrypted on first use: a one-node sync needs only that node's keys."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
@@ -18,8 +17,9 @@ from overlays.api.common import ApiViewMixin, QueryFilter, QueryFilterBackend, s
 from overlays.api.serializers import NodeReportSerializer
 from overlays.api.views import TASK_ACCEPTED
 from overlays.desired import NodeFiles
-from overlays.generators import DEFAULT_PATHS, render_node
+from overlays.generators import render_node
 from overlays.snapshot import load_snapshot
+from overlays.sync import node_paths
 
 REDACTED = "<redacted>"
 
@@ -63,10 +63,8 @@ class NodeViewSet(ApiViewMixin, viewsets.ModelViewSet):
         view = snapshot.nodes_by_hostname.get(node.hostname)
         if view is None:
             raise exceptions.NotFound(f"Node {node.hostname} is not in the cluster snapshot.")
-        paths = {k: v for k, v in settings.OVERLAY_PATHS.items() if k in DEFAULT_PATHS}
-        rendered = render_node(snapshot, view, paths)
-        secrets = [s for s in snapshot.ipsec_keys.values() if s]
-        return Response(_files_data(rendered, secrets))
+        rendered = render_node(snapshot, view, node_paths())
+        return Response(_files_data(rendered, snapshot.keys_of(view.id)))
 
     @extend_schema(responses=NodeReportSerializer,
                    summary="Requirements findings about this node")

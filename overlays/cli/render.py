@@ -6,11 +6,12 @@ import json
 from argparse import ArgumentParser
 from typing import Any
 
-from django.conf import settings
-
 from overlays.cli import CliError
 from overlays.generators import render_node
 from overlays.snapshot import load_snapshot
+from overlays.sync import node_paths
+
+REDACTED = "<redacted>"
 
 NAME = "render"
 HELP = "Print a node's desired files (path, mode, owner, reload action, content)."
@@ -21,6 +22,8 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="A JSON list of {path, mode, owner, reload, content}; "
                              "/usbkey/config as its managed lines.")
+    parser.add_argument("--show-secrets", action="store_true",
+                        help="Print IPSec pre-shared keys instead of <redacted>.")
 
 
 def run(command: Any, options: dict[str, Any]) -> None:
@@ -28,12 +31,19 @@ def run(command: Any, options: dict[str, Any]) -> None:
     node = snapshot.nodes_by_hostname.get(options["hostname"])
     if node is None:
         raise CliError(f"No node named {options['hostname']}.")
-    rendered = render_node(snapshot, node, settings.OVERLAY_PATHS)
+    rendered = render_node(snapshot, node, node_paths())
+    secrets = [] if options["show_secrets"] else snapshot.keys_of(node.id)
+
+    def shown(content: str) -> str:
+        for secret in secrets:
+            content = content.replace(secret, REDACTED)
+        return content
+
     usbkey_lines = [f'{key}="{value}"' for key, value in sorted(rendered.usbkey.managed.items())]
     if options["json"]:
         items: list[dict[str, Any]] = [
             {"path": f.path, "mode": f"{f.mode:04o}", "owner": f"{f.owner}:{f.group}",
-             "reload": f.reload, "content": f.content}
+             "reload": f.reload, "content": shown(f.content)}
             for f in rendered.files
         ]
         items.insert(0, {"path": rendered.usbkey.path, "mode": None, "owner": None,
@@ -46,4 +56,4 @@ def run(command: Any, options: dict[str, Any]) -> None:
     for f in rendered.files:
         command.stdout.write(f"# {f.path} (mode {f.mode:04o}, {f.owner}:{f.group}; reload: "
                              f"{f.reload})")
-        command.stdout.write(f.content)
+        command.stdout.write(shown(f.content))

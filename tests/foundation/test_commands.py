@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -74,3 +75,20 @@ def test_overlay_command_lists_import_and_export():
     from overlays.management.commands.overlay import _subcommands
 
     assert {"import", "export"} <= set(_subcommands())
+
+
+def test_render_hides_pair_keys_unless_asked_and_its_json_parses(demo_cluster):
+    secrets = [key.secret for key in IpsecKey.objects.all()]
+    plain, shown, as_json = io.StringIO(), io.StringIO(), io.StringIO()
+    call_command("overlay", "render", "cn21.brno", stdout=plain)
+    call_command("overlay", "render", "cn21.brno", "--show-secrets", stdout=shown)
+    call_command("overlay", "render", "cn21.brno", "--json", stdout=as_json)
+
+    assert "key <redacted>" in plain.getvalue()
+    assert not any(secret in plain.getvalue() or secret in as_json.getvalue()
+                   for secret in secrets)
+    assert sum(secret in shown.getvalue() for secret in secrets) == 4  # one per prague peer
+    files = {item["path"]: item for item in json.loads(as_json.getvalue())}
+    arp = json.loads(files["/opt/custom/networking/customers_overlay.json"]["content"])
+    assert all(isinstance(entry["port"], int) for entry in arp.values())
+    assert files["/usbkey/config"]["lines"][0].startswith("adminoverlay_0_ip=")
