@@ -386,7 +386,8 @@ class VirtualNetwork(models.Model):
             if before and before["rule_id"] != self.rule_id:
                 return {"rule": "vNICs use this network; move or delete them before changing "
                                 "its overlay rule."}
-            if before and before["vxlan_id"] != self.vxlan_id:
+            valid_id = VXLAN_MIN <= self.vxlan_id <= VXLAN_MAX  # else the field says why
+            if before and before["vxlan_id"] != self.vxlan_id and valid_id:
                 return {"vxlan_id": "vNICs use this network; move or delete them before "
                                     "changing its VXLAN id."}
         return {}
