@@ -136,6 +136,13 @@ def _arp_readers(rule: RuleState | None, host_id: int, nodes: list[_NodeRow]) ->
     return carriers - {host_id}
 
 
+def _add_arp_readers(affected: Affected, rule: RuleState | None, host_id: int,
+                     nodes: list[_NodeRow]) -> None:
+    """A MAC on ``host_id`` changed: the other carriers of ``rule`` re-read its ARP table."""
+    if rule is not None:
+        _add(affected, _arp_readers(rule, host_id, nodes), frozenset({arp_group(rule.arp_file)}))
+
+
 # --- per-model facts and effects ---------------------------------------------------------
 
 
@@ -154,10 +161,7 @@ def _vnic_affected(_pk: int, before: tuple | None, after: tuple | None) -> Affec
         if state is None:
             continue
         _mac, _ip, _ip6, host_id, rule_id = state
-        rule = _rule(rule_id)
-        if rule is not None:
-            _add(affected, _arp_readers(rule, host_id, nodes),
-                 frozenset({arp_group(rule.arp_file)}))
+        _add_arp_readers(affected, _rule(rule_id), host_id, nodes)
     return affected
 
 
@@ -174,10 +178,8 @@ def _network_affected(network_id: int, before: tuple | None, after: tuple | None
     nodes = _nodes()
     hosts = set(Vnic.objects.filter(network_id=network_id).values_list("node_id", flat=True))
     for rule in (_rule(before[0]), _rule(after[0])):
-        if rule is None:
-            continue
         for host in hosts:
-            _add(affected, _arp_readers(rule, host, nodes), frozenset({arp_group(rule.arp_file)}))
+            _add_arp_readers(affected, rule, host, nodes)
     return affected
 
 
@@ -237,10 +239,8 @@ def _admin_overlay_affected(_pk: int, before: tuple | None, after: tuple | None
     if old_rule != new_rule and addressed:
         nodes = _nodes()
         for rule in (_rule(old_rule), _rule(new_rule)):
-            if rule is not None:
-                for host in addressed:
-                    _add(affected, _arp_readers(rule, host, nodes),
-                         frozenset({arp_group(rule.arp_file)}))
+            for host in addressed:
+                _add_arp_readers(affected, rule, host, nodes)
     return affected
 
 
@@ -260,10 +260,7 @@ def _address_affected(_pk: int, before: tuple | None, after: tuple | None) -> Af
             continue
         host_id, _ip, _mac, rule_id = state
         _add(affected, [host_id], frozenset({USBKEY}))
-        rule = _rule(rule_id)
-        if rule is not None:
-            _add(affected, _arp_readers(rule, host_id, nodes),
-                 frozenset({arp_group(rule.arp_file)}))
+        _add_arp_readers(affected, _rule(rule_id), host_id, nodes)
     return affected
 
 
