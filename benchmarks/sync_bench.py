@@ -6,7 +6,7 @@ Starts ``--nodes`` OpenSSH servers on 127.0.0.1 (tests/harness/testnodes.py:
 one mount namespace and filesystem per node, stub svcadm & co.; needs root),
 records them in a scratch SQLite database (or ``--database-url``), configures
 overlays through the services and times, with ``--jobs`` nodes synced at once
-by the sync core (``overlays.sync.sync_many``, one SSH connection per node):
+by the sync core (``overlays.distribution.run.sync_many``, one SSH connection per node):
 
 * full sync: every file uploaded and every reload run on every node;
 * no-change sync: nothing to upload, no node contacted;
@@ -132,10 +132,10 @@ def build(cluster, args: argparse.Namespace) -> list[int]:  # noqa: ANN001
 
 
 def timed(label: str, node_ids: list[int], jobs: int, **options: object) -> tuple[float, dict]:
-    from overlays import sync
+    from overlays.distribution.run import sync_many
 
     start = time.monotonic()
-    outcomes = sync.sync_many(node_ids, jobs=jobs, reason=label, **options)
+    outcomes = sync_many(node_ids, jobs=jobs, reason=label, **options)
     elapsed = time.monotonic() - start
     results: dict[str, int] = {}
     files = commands = 0
@@ -153,11 +153,12 @@ def timed(label: str, node_ids: list[int], jobs: int, **options: object) -> tupl
 
 def run(node_ids: list[int], args: argparse.Namespace) -> int:
     from nodes.models import Node
-    from overlays import services, sync
+    from overlays import services
+    from overlays.filegroups import arp_group
     from overlays.models import OverlayRule, VirtualNetwork, Vnic
 
     jobs = args.jobs
-    print(f"concurrency: {jobs} nodes at once (threads calling overlays.sync, one SSH "
+    print(f"concurrency: {jobs} nodes at once (threads calling sync_many, one SSH "
           f"connection each); {os.cpu_count()} CPUs")
     ok = True
     _, full = timed("full sync", node_ids, jobs)
@@ -172,7 +173,7 @@ def run(node_ids: list[int], args: argparse.Namespace) -> int:
                         network=VirtualNetwork.objects.get(name="web"),
                         mac="02:08:20:ff:ff:01", ip="172.16.200.200")
     rule = OverlayRule.objects.get(name="customers")
-    scope = frozenset({sync.arp_token(rule.arp_file)})
+    scope = frozenset({arp_group(rule.arp_file)})
     readers = [pk for pk in node_ids if pk != first.pk]
     _, one = timed("one vNIC added (scoped)", readers, jobs, scope=scope)
     ok &= one == {"ok": len(readers)}

@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from overlays.api.common import api_not_found
+from core.api.errors import api_not_found
 
 urlpatterns = [
     path("", include("nodes.api.urls")),

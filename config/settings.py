@@ -6,9 +6,11 @@ it starts on a bare machine. Production sets DATABASE_URL, CELERY_BROKER_URL,
 REDIS_URL, DJANGO_SECRET_KEY and OVERLAY_TRANSPORT=ssh.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -29,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -45,6 +48,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.security.SecretsKeyErrorMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the login page's answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -99,6 +105,81 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Security: HTTPS, cookies, headers ----------------------------------------
+# With debug off every HTTPS protection is on unless turned off here (for example when
+# the proxy in front already redirects to HTTPS); see README, "Production settings".
+_SECURE = not DEBUG
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=_SECURE)
+SECURE_REDIRECT_EXEMPT = env.list("DJANGO_SECURE_REDIRECT_EXEMPT", default=[])
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if _SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
+                                          default=_SECURE)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=_SECURE)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=_SECURE)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=_SECURE)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = env.str("DJANGO_X_FRAME_OPTIONS", default="DENY")
+SECURE_REFERRER_POLICY = env.str("DJANGO_SECURE_REFERRER_POLICY", default="same-origin")
+# "X-Forwarded-Proto,https": the header and value by which the reverse proxy in front
+# says the request came over HTTPS. Only set it behind a proxy that always sets the header.
+_PROXY_SSL_HEADER = env.list("DJANGO_SECURE_PROXY_SSL_HEADER", default=[])
+if _PROXY_SSL_HEADER:
+    if len(_PROXY_SSL_HEADER) != 2:
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE_PROXY_SSL_HEADER is a header and a value, e.g. X-Forwarded-Proto,https")
+    _header = _PROXY_SSL_HEADER[0].strip().upper().replace("-", "_")
+    SECURE_PROXY_SSL_HEADER = (_header if _header.startswith("HTTP_") else f"HTTP_{_header}",
+                               _PROXY_SSL_HEADER[1].strip())
+# Reverse proxies in front that append to X-Forwarded-For; 0 trusts no forwarded address.
+# Login lockout and API rate limits count per client address (config/security.py).
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+
+# --- Login lockout (django-axes) and API rate limits ---------------------------
+# API throttle counters (and with Redis, login failures) live in this cache: Redis when
+# REDIS_URL is set, else this process's memory.
+RATELIMIT_CACHE = "ratelimit"
+CACHES[RATELIMIT_CACHE] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+     "KEY_PREFIX": "ratelimit"} if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
+)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out login before checking it
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("LOGIN_LOCKOUT_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15.0))
+# Failures count per (username, client address), whether or not the user exists.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Redis is shared by every server process; without it attempts are kept in the
+# database, since a per-process memory cache would multiply the allowed attempts.
+AXES_HANDLER = ("axes.handlers.cache.AxesCacheHandler" if REDIS_URL
+                else "axes.handlers.database.AxesDatabaseHandler")
+AXES_CACHE = RATELIMIT_CACHE
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.security.login_lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # failed attempts are kept; successful logins are not logged
+AXES_ENABLE_ADMIN = False  # without Redis, `manage.py axes_reset_username NAME` lifts a block
+AXES_VERBOSE = False  # no banner on every command; lockouts are still logged
+
+
+def _rate(variable: str, default: str) -> str | None:
+    """A DRF rate such as "600/min"; an empty value means no limit."""
+    return env.str(variable, default=default) or None
+
+
+# Requests per authenticated user, per address without credentials, and wrong API
+# tokens per address (config/security.py). Read per request, so tests can change them.
+API_THROTTLE_RATES = {
+    "user": _rate("API_THROTTLE_USER", "600/min"),
+    "anon": _rate("API_THROTTLE_ANON", "60/min"),
+    "token_failures": _rate("API_THROTTLE_TOKEN_FAILURES", "10/min"),
+}
+
 # --- Celery -------------------------------------------------------------------
 _BROKER = env.str("CELERY_BROKER_URL", default="")
 # No broker: tasks run eagerly in-process; the in-memory transport keeps kombu from
@@ -122,13 +203,24 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's TokenAuthentication, refusing an address that sent too many wrong tokens.
+        "config.security.ThrottledTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "overlays.api.common.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["config.security.UserRateThrottle",
+                                 "config.security.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES,
+    "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
+}
+# The project functions core's admin and API glue call: core imports no project app, so
+# they are named here (see core/hooks.py).
+CORE_HOOKS = {
+    "save": "overlays.services.save",
+    "delete": "overlays.services.delete",
+    "is_vdc_admin": "vdc.models.is_vdc_admin",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Overlay manager API",
@@ -151,17 +243,10 @@ OVERLAY_SSH_PRIVATE_KEY = env.str("OVERLAY_SSH_PRIVATE_KEY", default="")
 OVERLAY_SSH_TIMEOUT = env.float("OVERLAY_SSH_TIMEOUT", default=10.0)
 OVERLAY_COMMAND_TIMEOUT = env.float("OVERLAY_COMMAND_TIMEOUT", default=60.0)
 
-# Where each managed file lives on a node (ARP tables: each rule's files/config).
-# SmartOS keeps /etc on a ramdisk, so the persistent copies live under /opt/custom
-# and boot scripts copy them into place.
-OVERLAY_PATHS = {
-    "usbkey_config": "/usbkey/config",
-    "ike_config": "/opt/custom/etc/ipsec/config",
-    "ike_preshared": "/opt/custom/etc/ipsec/ike.preshared",
-    "ipsec_policy": "/opt/custom/etc/ipsec/ipsecinit.conf",
-    "ipf_overlays": "/opt/custom/etc/ipf.d/ipf.conf-020-overlays",
-    "ipf_administration": "/opt/custom/etc/ipf.d/ipf.conf-090-administration",
-}
+# Where managed files live on nodes: overrides of overlays.filegroups.DEFAULT_PATHS by
+# path key (usbkey_config, ike_config, ike_preshared, ipsec_policy, ipf_overlays,
+# ipf_admin); an unknown key is an error. ARP tables: each rule names its own file.
+OVERLAY_PATHS: dict[str, str] = {}
 
 # Commands run on a node after its files change, by reload action name.
 OVERLAY_RELOAD_COMMANDS = {

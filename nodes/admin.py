@@ -4,9 +4,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.admin import LineListField, ServiceAdmin
 from nodes.models import DeployedFile, Deployment, Node
-from overlays import services
-from overlays.admin_forms import LineListField
+from overlays.distribution.queue import request_sync
+from overlays.tasks import refresh_node
 
 
 class NodeForm(admin.options.forms.ModelForm):
@@ -67,7 +68,7 @@ class DeployedFileInline(ReadOnlyInline):
 
 
 @admin.register(Node)
-class NodeAdmin(admin.ModelAdmin):
+class NodeAdmin(ServiceAdmin):
     form = NodeForm
     list_display = ("hostname", "pdc", "admin_ip", "external_ip", "status", "sync_status",
                     "last_deployment", "refreshed_at")
@@ -103,15 +104,7 @@ class NodeAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{} {}</a>', url, obj.last_deployment_result,
                            timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S"))
 
-    def save_model(self, request, obj, form, change):
-        services.save(obj)
-
-    def delete_model(self, request, obj):
-        services.delete(obj)
-
     def _request(self, request, queryset, *, verify):
-        from overlays.changes import request_sync
-
         for node in queryset:
             request_sync(node.pk, reason=f"admin: {request.user} asked for a sync",
                          verify=verify, always_queue=True)
@@ -127,8 +120,6 @@ class NodeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refresh the selected nodes (read their facts)")
     def refresh_nodes(self, request, queryset):
-        from nodes.tasks import refresh_node
-
         for node in queryset:
             refresh_node.delay(node.pk)
         self.message_user(request, f"Refresh requested for {queryset.count()} node(s).")

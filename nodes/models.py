@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from overlays.validators import validate_hostname
+from core.validators import validate_hostname
+from nodes.transports.base import NodeAddress
 
 
 class NodeStatus(models.TextChoices):
@@ -170,6 +171,12 @@ class Node(models.Model):
     def connect_host(self) -> str:
         return self.ssh_host or self.admin_ip or self.hostname
 
+    @property
+    def ssh_address(self) -> NodeAddress:
+        """How a transport reaches this node: host, port, user and the pinned host key."""
+        return NodeAddress(hostname=self.hostname, host=self.connect_host, port=self.ssh_port,
+                           user=self.ssh_user, host_key=self.ssh_host_key)
+
 
 # --- Distribution: what was pushed to each node -----------------------------------
 
@@ -259,7 +266,7 @@ class DeployedFile(models.Model):
 
     A sync uploads a file only when the hash of its desired content differs
     from this one. For ``/usbkey/config``, whose other lines belong to the
-    node, the hash covers only the managed keys (see ``overlays.sync``).
+    node, the hash covers only the managed keys (``overlays.distribution.plan``).
     """
 
     node = models.ForeignKey(

@@ -1,8 +1,10 @@
+"""Admin pages of the overlay models; every write goes through the services (core.admin)."""
+
 from django import forms
 from django.contrib import admin
 
+from core.admin import LineListField, ServiceAdmin
 from overlays import services
-from overlays.admin_forms import LineListField
 from overlays.models import (
     AdminOverlay,
     AdminOverlayAddress,
@@ -12,20 +14,6 @@ from overlays.models import (
     VirtualNetwork,
     Vnic,
 )
-
-
-class ServiceAdmin(admin.ModelAdmin):
-    """Saves and deletes through the service layer, so admin edits trigger the same syncs."""
-
-    def save_model(self, request, obj, form, change):
-        services.save(obj)
-
-    def delete_model(self, request, obj):
-        services.delete(obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            services.delete(obj)
 
 
 class OverlayRuleForm(forms.ModelForm):
@@ -77,13 +65,6 @@ class AdminOverlayAdmin(ServiceAdmin):
     def has_add_permission(self, request):
         return not AdminOverlay.objects.exists()
 
-    def save_formset(self, request, form, formset, change):
-        instances = formset.save(commit=False)
-        for obj in formset.deleted_objects:
-            services.delete(obj)
-        for obj in instances:
-            services.save(obj)
-
 
 class FirewallSettingsForm(forms.ModelForm):
     allowed_sources = LineListField(required=False,
@@ -104,8 +85,11 @@ class FirewallSettingsAdmin(ServiceAdmin):
 
 
 @admin.register(IpsecKey)
-class IpsecKeyAdmin(admin.ModelAdmin):
-    """Keys are listed by pair; the secret is never shown and keys are made by the server."""
+class IpsecKeyAdmin(ServiceAdmin):
+    """Keys are listed by pair; the secret is never shown and keys are made by the server.
+
+    A ServiceAdmin all the same, so deleting keys here rewrites both ends of each pair.
+    """
 
     list_display = ("node_a", "node_b", "created_at", "rotated_at")
     list_select_related = ("node_a", "node_b")

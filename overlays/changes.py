@@ -3,7 +3,7 @@
 ``overlays.services`` wraps every save and delete in ``tracking(obj)``: the
 object's file-relevant facts are read before and after the write, and
 ``affected_by`` turns the difference into {node id: scope} (see
-``overlays.sync`` for scopes). Keys created, dropped or rotated in bulk are
+``overlays.filegroups`` for scopes). Keys created, dropped or rotated in bulk are
 reported with ``keys_changed``. Only nodes whose files really change are
 scheduled:
 
@@ -35,27 +35,46 @@ node external IP changed   itself (IPSec, ipf); other-PDC nodes (IPSec) and
 node renamed / deleted     every node (all files)
 =========================  ===================================================
 
-Scheduling is per transaction: requests are collected while a transaction is
-open and dispatched once, on commit, one request per node (a state-file import
-that saves hundreds of objects schedules each node once). A rolled-back
-transaction schedules nothing. ``request_sync`` records the request in the
-coordination store and queues a ``sync_node`` task unless one is queued
-already, so bursts coalesce there too. Set ``OVERLAY_AUTO_SYNC = False`` to
-stage changes and push them with ``manage.py overlay update``.
+Scheduling happens after commit, once per node per batch: ``batch()`` collects
+the requests of the writes inside it (the services open one around each write,
+the state-file import one around the whole file, so an import that saves
+hundreds of objects schedules each node once) and dispatches them when the
+transaction around it commits; a rolled-back transaction, or a batch left by an
+exception, schedules nothing. A request made outside any batch is dispatched on
+its own commit. Dispatching is ``overlays.distribution.queue.request_sync``,
+which records the request in the coordination store and queues a task unless
+one is queued already, so requests of separate transactions coalesce there. A
+dispatch that fails (the broker is down) is logged and never fails the
+committed write. Set ``OVERLAY_AUTO_SYNC = False`` to stage changes and push them
+with ``manage.py overlay update``.
+
+Imports the models, ``overlays.selectors`` (the same plain-data views of nodes
+and rules as the snapshot), ``overlays.filegroups`` and the distribution's
+queue; never the services.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models, transaction
 
 from nodes.models import Node
-from overlays import sync
+from overlays.distribution.queue import request_sync
+from overlays.filegroups import (
+    IPF_ADMIN,
+    IPF_OVERLAYS,
+    IPSEC,
+    USBKEY,
+    Scope,
+    arp_group,
+    merge_scopes,
+    rule_groups,
+)
 from overlays.models import (
     AdminOverlay,
     AdminOverlayAddress,
@@ -65,7 +84,14 @@ from overlays.models import (
     VirtualNetwork,
     Vnic,
 )
-from overlays.sync import IPF_ADMIN, IPF_OVERLAYS, IPSEC, USBKEY, Scope, arp_group, merge_scopes
+from overlays.selectors import (
+    hosted_rules,
+    node_views,
+    rule_hosts,
+    rule_view,
+    rule_view_of,
+)
+from overlays.snapshot import NodeView, RuleView
 
 logger = logging.getLogger(__name__)
 
@@ -82,62 +108,22 @@ def _add(affected: Affected, node_ids: Iterable[int], scope: Scope) -> None:
             affected[node_id] = scope
 
 
-# --- the cluster as the triggers need it ---------------------------------------------
+def _carriers(rule: RuleView, nodes: Iterable[NodeView]) -> set[int]:
+    return {n.id for n in nodes if rule.carries(n.hostname)}
 
 
-@dataclass(frozen=True)
-class _NodeRow:
-    id: int
-    hostname: str
-    pdc: str
-    external_ip: str | None
-
-
-def _nodes() -> list[_NodeRow]:
-    return [_NodeRow(*row) for row in
-            Node.objects.values_list("id", "hostname", "pdc", "external_ip")]
-
-
-@dataclass(frozen=True)
-class RuleState:
-    id: int
-    name: str
-    listen_ip: str
-    port: int | None
-    mtu: int
-    arp_file: str
-    all_nodes: bool
-    node_names: frozenset[str]
-
-    def carriers(self, nodes: list[_NodeRow]) -> set[int]:
-        return {n.id for n in nodes if self.all_nodes or n.hostname in self.node_names}
-
-
-def _rule_state(rule: OverlayRule) -> RuleState:
-    return RuleState(id=rule.pk, name=rule.name, listen_ip=rule.listen_ip, port=rule.port,
-                     mtu=rule.mtu, arp_file=rule.arp_file, all_nodes=rule.all_nodes,
-                     node_names=frozenset(rule.node_names or ()))
-
-
-def _rule(rule_id: int | None) -> RuleState | None:
-    if rule_id is None:
-        return None
-    rule = OverlayRule.objects.filter(pk=rule_id).first()
-    return _rule_state(rule) if rule else None
-
-
-def _arp_readers(rule: RuleState | None, host_id: int, nodes: list[_NodeRow]) -> set[int]:
+def _arp_readers(rule: RuleView | None, host_id: int, nodes: list[NodeView]) -> set[int]:
     """Nodes whose ARP table of ``rule`` lists a MAC hosted on ``host_id``."""
     if rule is None:
         return set()
-    carriers = rule.carriers(nodes)
+    carriers = _carriers(rule, nodes)
     if host_id not in carriers:
         return set()  # a vNIC on a node without the rule is in no table
     return carriers - {host_id}
 
 
-def _add_arp_readers(affected: Affected, rule: RuleState | None, host_id: int,
-                     nodes: list[_NodeRow]) -> None:
+def _add_arp_readers(affected: Affected, rule: RuleView | None, host_id: int,
+                     nodes: list[NodeView]) -> None:
     """A MAC on ``host_id`` changed: the other carriers of ``rule`` re-read its ARP table."""
     if rule is not None:
         _add(affected, _arp_readers(rule, host_id, nodes), frozenset({arp_group(rule.arp_file)}))
@@ -156,12 +142,12 @@ def _vnic_affected(_pk: int, before: tuple | None, after: tuple | None) -> Affec
     affected: Affected = {}
     if before == after:
         return affected
-    nodes = _nodes()
+    nodes = list(node_views())
     for state in (before, after):
         if state is None:
             continue
         _mac, _ip, _ip6, host_id, rule_id = state
-        _add_arp_readers(affected, _rule(rule_id), host_id, nodes)
+        _add_arp_readers(affected, rule_view(rule_id), host_id, nodes)
     return affected
 
 
@@ -175,37 +161,29 @@ def _network_affected(network_id: int, before: tuple | None, after: tuple | None
     affected: Affected = {}
     if before is None or after is None or before == after:
         return affected
-    nodes = _nodes()
+    nodes = list(node_views())
     hosts = set(Vnic.objects.filter(network_id=network_id).values_list("node_id", flat=True))
-    for rule in (_rule(before[0]), _rule(after[0])):
+    for rule in (rule_view(before[0]), rule_view(after[0])):
         for host in hosts:
             _add_arp_readers(affected, rule, host, nodes)
     return affected
 
 
-def _rule_hosts(rule_id: int) -> set[int]:
-    """Nodes hosting a MAC on the rule: VM vNICs, and adminoverlay_0 on the admin rule."""
-    hosts = set(Vnic.objects.filter(network__rule_id=rule_id).values_list("node_id", flat=True))
-    hosts |= set(AdminOverlayAddress.objects.filter(admin_overlay__rule_id=rule_id)
-                 .values_list("node_id", flat=True))
-    return hosts
-
-
-def _rule_affected(_pk: int, before: RuleState | None, after: RuleState | None
-                   ) -> Affected:
+def _rule_affected(_pk: int, before: RuleView | None, after: RuleView | None) -> Affected:
     affected: Affected = {}
     if before == after:
         return affected
-    nodes = _nodes()
-    old = before.carriers(nodes) if before else set()
-    new = after.carriers(nodes) if after else set()
-    arp = {arp_group(s.arp_file) for s in (before, after) if s is not None}
+    nodes = list(node_views())
+    old = _carriers(before, nodes) if before else set()
+    new = _carriers(after, nodes) if after else set()
+    every = frozenset().union(*(rule_groups(s.arp_file) for s in (before, after) if s))
     if before is None or after is None:
-        _add(affected, old | new, frozenset({USBKEY, IPF_OVERLAYS, *arp}))
+        _add(affected, old | new, every)
         return affected
+    arp = {arp_group(s.arp_file) for s in (before, after)}
     # Nodes that take the rule up or drop it: its line, its ipf blocks, its table.
     joined_or_left = old ^ new
-    _add(affected, joined_or_left, frozenset({USBKEY, IPF_OVERLAYS, *arp}))
+    _add(affected, joined_or_left, every)
     tokens: set[str] = set()
 
     def differs(*names: str) -> bool:
@@ -215,7 +193,7 @@ def _rule_affected(_pk: int, before: RuleState | None, after: RuleState | None
         tokens.add(USBKEY)
     if differs("port"):
         tokens.add(IPF_OVERLAYS)
-    if differs("port", "listen_ip", "arp_file") or (joined_or_left & _rule_hosts(after.id)):
+    if differs("port", "listen_ip", "arp_file") or (joined_or_left & rule_hosts(after.id)):
         tokens |= arp  # entries of the rule change, or MACs of a joining/leaving node
     _add(affected, old & new, frozenset(tokens))
     return affected
@@ -237,8 +215,8 @@ def _admin_overlay_affected(_pk: int, before: tuple | None, after: tuple | None
     old_rule = before[0] if before else None
     new_rule = after[0] if after else None
     if old_rule != new_rule and addressed:
-        nodes = _nodes()
-        for rule in (_rule(old_rule), _rule(new_rule)):
+        nodes = list(node_views())
+        for rule in (rule_view(old_rule), rule_view(new_rule)):
             for host in addressed:
                 _add_arp_readers(affected, rule, host, nodes)
     return affected
@@ -254,13 +232,13 @@ def _address_affected(_pk: int, before: tuple | None, after: tuple | None) -> Af
     affected: Affected = {}
     if before == after:
         return affected
-    nodes = _nodes()
+    nodes = list(node_views())
     for state in (before, after):
         if state is None:
             continue
         host_id, _ip, _mac, rule_id = state
         _add(affected, [host_id], frozenset({USBKEY}))
-        _add_arp_readers(affected, _rule(rule_id), host_id, nodes)
+        _add_arp_readers(affected, rule_view(rule_id), host_id, nodes)
     return affected
 
 
@@ -272,7 +250,7 @@ def _firewall_affected(_pk: int, before: tuple | None, after: tuple | None) -> A
     affected: Affected = {}
     was_on = bool(before and before[0])
     now_on = bool(after and after[0])
-    nodes = _nodes()
+    nodes = node_views()
     if was_on != now_on:
         _add(affected, [n.id for n in nodes], frozenset({IPF_ADMIN}))
     elif now_on and before[1] != after[1]:
@@ -284,21 +262,11 @@ def _node_state(node: Node) -> tuple:
     return (node.hostname, node.pdc, node.admin_ip, node.external_ip)
 
 
-def _hosted_rules(node_id: int) -> set[int]:
-    """Rules on which the node hosts a MAC (VM vNICs, its adminoverlay_0)."""
-    rules = set(Vnic.objects.filter(node_id=node_id).values_list("network__rule_id", flat=True))
-    admin_rule = (AdminOverlayAddress.objects.filter(node_id=node_id)
-                  .values_list("admin_overlay__rule_id", flat=True).first())
-    if admin_rule is not None:
-        rules.add(admin_rule)
-    return rules
-
-
 def _node_affected(node_id: int, before: tuple | None, after: tuple | None) -> Affected:
     affected: Affected = {}
     if before == after:
         return affected
-    nodes = _nodes()
+    nodes = list(node_views())
     others = [n for n in nodes if n.id != node_id]
     if after is None or (before is not None and before[0] != after[0]):
         # Deleted (its keys and address went with it) or renamed (rule node lists
@@ -315,9 +283,9 @@ def _node_affected(node_id: int, before: tuple | None, after: tuple | None) -> A
         return affected
     _hostname, old_pdc, old_admin, old_external = before
     _hostname, new_pdc, new_admin, new_external = after
-    hosted = [r for r in (_rule(rule_id) for rule_id in _hosted_rules(node_id)) if r]
+    hosted = [r for r in (rule_view(rule_id) for rule_id in hosted_rules(node_id)) if r]
 
-    def arp_for(peers: Iterable[_NodeRow]) -> None:
+    def arp_for(peers: Iterable[NodeView]) -> None:
         peers = list(peers)
         for rule in hosted:
             readers = _arp_readers(rule, node_id, nodes)
@@ -361,7 +329,7 @@ def _label(obj: models.Model) -> str:
 TRACKED: dict[type[models.Model], tuple] = {
     Vnic: (_vnic_state, _vnic_affected),
     VirtualNetwork: (_network_state, _network_affected),
-    OverlayRule: (_rule_state, _rule_affected),
+    OverlayRule: (rule_view_of, _rule_affected),
     AdminOverlay: (_admin_overlay_state, _admin_overlay_affected),
     AdminOverlayAddress: (_address_state, _address_affected),
     FirewallSettings: (_firewall_state, _firewall_affected),
@@ -410,13 +378,12 @@ def auto_sync_enabled() -> bool:
     return settings.OVERLAY_AUTO_SYNC
 
 
-class _Batch:
-    """The requests of one transaction; dispatched once, when it commits."""
+class SyncBatch:
+    """Sync requests collected together and dispatched once, one request per node."""
 
     def __init__(self) -> None:
         self.requests: Affected = {}
         self.reasons: dict[int, list[str]] = {}
-        self.dispatched = False
 
     def add(self, affected: Affected, reason: str) -> None:
         for node_id, scope in affected.items():
@@ -425,10 +392,21 @@ class _Batch:
             if reason not in reasons:
                 reasons.append(reason)
 
-    def __call__(self) -> None:
-        if self.dispatched:
-            return
-        self.dispatched = True
+    def merge(self, other: SyncBatch) -> None:
+        for node_id, scope in other.requests.items():
+            for reason in other.reasons.get(node_id, []):
+                self.add({node_id: scope}, reason)
+
+    def submit(self) -> None:
+        """Dispatch once the current transaction commits (now, outside one).
+
+        ``robust``: a failing dispatch (a broker that is down, a sync failing in
+        eager mode) is logged by Django and never breaks the caller's commit.
+        """
+        if self.requests:
+            transaction.on_commit(self.dispatch, robust=True)
+
+    def dispatch(self) -> None:
         for node_id in sorted(self.requests):
             request_sync(node_id, scope=self.requests[node_id],
                          reason=_join_reasons(self.reasons.get(node_id, [])))
@@ -441,18 +419,40 @@ def _join_reasons(reasons: list[str]) -> str:
     return f"{reasons[0]}; and {len(reasons) - 1} more changes"
 
 
-def _open_batch() -> _Batch | None:
-    """The batch registered in the current transaction, if it still will run."""
-    connection = transaction.get_connection()
-    for entry in connection.run_on_commit:
-        callback = entry[1]
-        if isinstance(callback, _Batch) and not callback.dispatched:
-            return callback
-    return None
+_open = threading.local()  # .batches: the batches open in this thread, innermost last
+
+
+def _open_batches() -> list[SyncBatch]:
+    if not hasattr(_open, "batches"):
+        _open.batches = []
+    return _open.batches
+
+
+@contextlib.contextmanager
+def batch() -> Iterator[SyncBatch]:
+    """Collect the sync requests of the writes inside; dispatch them once, after commit.
+
+    Nestable: an inner batch hands its requests to the outer one, which
+    dispatches. Leaving with an exception drops the batch's requests (its writes
+    are rolled back with the transaction around them). Put it inside the
+    transaction it belongs to, or around it.
+    """
+    stack = _open_batches()
+    current = SyncBatch()
+    stack.append(current)
+    try:
+        yield current
+    finally:
+        stack.pop()
+    # Reached only when the block completed: an exception skipped the hand-over.
+    if stack:
+        stack[-1].merge(current)
+    else:
+        current.submit()
 
 
 def schedule(affected: Affected, *, reason: str) -> None:
-    """Sync these nodes once the current transaction commits (now, outside one)."""
+    """Sync these nodes once the current batch is dispatched, or this transaction commits."""
     if not affected:
         logger.debug("%s: no node file changes", reason)
         return
@@ -461,34 +461,10 @@ def schedule(affected: Affected, *, reason: str) -> None:
                     reason, len(affected))
         return
     logger.info("%s: sync of %d node(s) scheduled", reason, len(affected))
-    batch = _open_batch() if transaction.get_connection().in_atomic_block else None
-    if batch is None:
-        batch = _Batch()
-        batch.add(affected, reason)
-        # robust: a failing sync (eager mode) must not break the caller's commit.
-        transaction.on_commit(batch, robust=True)
-    else:
-        batch.add(affected, reason)
-
-
-def request_sync(node_id: int, *, scope: Scope = None, reason: str = "",
-                 verify: bool = False, always_queue: bool = False) -> bool:
-    """Record a sync request and queue a task unless one is queued; True when queued.
-
-    ``always_queue``: queue a task even when one is queued already (an operator's
-    explicit request); the extra task finds the work done or merges into it.
-    """
-    from overlays.tasks import sync_node
-
-    store = sync.coordination()
-    store.mark(node_id, scope, reason, verify)
-    if not store.set_queued(node_id) and not always_queue:
-        logger.info("sync of node %s already queued; request merged (%s)", node_id, reason)
-        return False
-    delay = settings.OVERLAY_SYNC_DELAY
-    sync_node.apply_async(
-        args=(node_id,),
-        kwargs={"reason": reason, "scope": sync.scope_tokens(scope), "verify": verify},
-        countdown=delay or None,
-    )
-    return True
+    stack = _open_batches()
+    if stack:
+        stack[-1].add(affected, reason)
+        return
+    single = SyncBatch()
+    single.add(affected, reason)
+    single.submit()

@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from core.validators import normalize_mac
 from overlays.generators.arp import has_specific_listen_ip
-from overlays.generators.common import normalize_mac
 from overlays.generators.ipf import normalized_source
 from overlays.generators.ipsec import cross_pdc_pairs, is_valid_key
 from overlays.generators.usbkey import rule_args

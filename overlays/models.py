@@ -14,6 +14,18 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from core.querysets import RestrictedQuerySet
+from core.validators import (
+    is_ipv4,
+    parse_ipv4_network,
+    parse_mac,
+    usable_host,
+    validate_hostname,
+    validate_local_mac,
+    validate_object_name,
+    validate_source,
+    validate_unicast_mac,
+)
 from nodes.models import Node
 from overlays import secretbox
 from overlays.rulestring import (
@@ -27,16 +39,7 @@ from overlays.rulestring import (
     render_rule_line,
     validate_rule_name,
 )
-from overlays.validators import (
-    normalize_mac,
-    parse_ipv4_network,
-    usable_host,
-    validate_hostname,
-    validate_local_mac,
-    validate_object_name,
-    validate_source,
-    validate_unicast_mac,
-)
+from overlays.snapshot import carries
 from vdc.idranges import VLAN_MAX, VLAN_MIN, VXLAN_MAX, VXLAN_MIN
 from vdc.models import Vdc
 
@@ -64,17 +67,6 @@ def _validate_arp_file(value: str) -> None:
 def _is_int(value: object) -> bool:
     """True for a real integer; field values that failed validation keep their raw type."""
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_ipv4(value: object) -> bool:
-    """True for an IPv4 address string; one that failed field validation is left to that error."""
-    if not isinstance(value, str):
-        return False
-    try:
-        ipaddress.IPv4Address(value)
-    except ValueError:
-        return False
-    return True
 
 
 _SUPERUSER_ONLY = -1  # viewer_vdc_id of objects only superusers edit: name every owner
@@ -237,17 +229,13 @@ class OverlayRule(models.Model):
         return render_rule_line(self.name, self.params)
 
     def carries(self, hostname: str) -> bool:
-        return self.all_nodes or hostname in self.node_names
+        return carries(self.all_nodes, self.node_names, hostname)
 
 
-class VirtualNetworkQuerySet(models.QuerySet):
-    def restrict(self, user: object) -> VirtualNetworkQuerySet:
-        """Networks a user may see: all for superusers, their vDCs' networks otherwise."""
-        if getattr(user, "is_superuser", False):
-            return self
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(vdc__admins=user)
+class VirtualNetworkQuerySet(RestrictedQuerySet):
+    def visible_to(self, user: object) -> Q:
+        """A vDC admin sees the networks of the vDCs they administer."""
+        return Q(vdc__admins=user)
 
 
 class VirtualNetwork(models.Model):
@@ -341,7 +329,7 @@ class VirtualNetwork(models.Model):
             self.network = str(net)
         except ValidationError as exc:
             errors["network"] = exc.messages[0]
-        if net is not None and self.gateway and _is_ipv4(self.gateway):
+        if net is not None and self.gateway and is_ipv4(self.gateway):
             try:
                 usable_host(net, self.gateway, what="Gateway")
             except ValidationError as exc:
@@ -414,13 +402,10 @@ class VirtualNetwork(models.Model):
         return errors
 
 
-class VnicQuerySet(models.QuerySet):
-    def restrict(self, user: object) -> VnicQuerySet:
-        if getattr(user, "is_superuser", False):
-            return self
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(network__vdc__admins=user)
+class VnicQuerySet(RestrictedQuerySet):
+    def visible_to(self, user: object) -> Q:
+        """A vDC admin sees the vNICs on networks of the vDCs they administer."""
+        return Q(network__vdc__admins=user)
 
 
 class Vnic(models.Model):
@@ -483,7 +468,7 @@ class Vnic(models.Model):
     def clean(self) -> None:
         errors: dict[str, str] = {}
         try:
-            self.mac = normalize_mac(self.mac or "")
+            self.mac = parse_mac(self.mac or "")
             validate_unicast_mac(self.mac)
         except ValidationError as exc:
             errors["mac"] = exc.messages[0]
@@ -497,7 +482,7 @@ class Vnic(models.Model):
                         f"{self.mac} is already used on overlay rule {network.rule.name} "
                         f"by {owner}."
                     )
-            if self.ip and _is_ipv4(self.ip):
+            if self.ip and is_ipv4(self.ip):
                 try:
                     usable_host(network.ip_network, self.ip, what="Address")
                     if self.ip == network.gateway:
@@ -626,7 +611,7 @@ class AdminOverlayAddress(models.Model):
         errors: dict[str, str] = {}
         overlay = self.admin_overlay if self.admin_overlay_id else None
         try:
-            self.mac = normalize_mac(self.mac or "")
+            self.mac = parse_mac(self.mac or "")
             validate_local_mac(self.mac)
         except ValidationError as exc:
             errors["mac"] = exc.messages[0]
@@ -637,7 +622,7 @@ class AdminOverlayAddress(models.Model):
                                         exclude_address=self.pk))
             if owner:
                 errors["mac"] = f"{self.mac} is already used by {owner}."
-        if overlay and self.ip and _is_ipv4(self.ip):
+        if overlay and self.ip and is_ipv4(self.ip):
             try:
                 usable_host(overlay.ip_network, self.ip, what="Address")
             except ValidationError as exc:

@@ -1,59 +1,106 @@
-"""Celery tasks that push files to nodes; the work is in ``overlays.sync``.
+"""Celery tasks that write domain data: refreshing nodes' facts.
 
-Tasks take node ids, are idempotent (a sync with nothing to do records a
-"no-change" deployment and contacts nobody) and log what they decided, never
-file contents.
+``refresh_node`` reads a node over SSH (``overlays.distribution.refresh``),
+records what it says through the services (whose change tracking schedules the
+syncs of the nodes whose files depend on it), and catches the node up
+(``overlays.distribution.queue.request_sync``) when it is online but not in
+sync. ``refresh_all`` runs every ``OVERLAY_REFRESH_INTERVAL`` seconds (default
+300) under ``celery beat``: it is how nodes that were down are noticed when they
+return. The sync tasks themselves live in ``overlays.distribution.queue``.
+
+Imports the services, the distribution and the models; nothing imports it but
+the UI layer (commands, API, admin) and Celery.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass, field
 
 from celery import shared_task
-from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from overlays import sync
+from nodes.facts import FactsError
+from nodes.models import Node, NodeStatus, SyncStatus
+from nodes.transports import AuthenticationError, HostKeyError, TransportError
+from overlays import services
+from overlays.distribution.queue import request_sync
+from overlays.distribution.refresh import read_node_facts
 
 logger = logging.getLogger(__name__)
 
+REFRESH_NODE = "overlays.refresh_node"
+REFRESH_ALL = "overlays.refresh_all"
 
-@shared_task(bind=True, acks_late=True)
-def sync_node(self, node_id: int, reason: str = "", scope: list[str] | None = None,  # noqa: ANN001
-              verify: bool = False) -> dict:
-    """Bring one node in line with its desired files (or the ``scope`` groups of them).
 
-    Transient SSH failures are retried with exponential backoff, at most
-    ``OVERLAY_SYNC_MAX_RETRIES`` times (not when run eagerly); host-key and
-    authentication failures are never retried (the node is marked failed with
-    the reason).
+@dataclass
+class RefreshResult:
+    hostname: str
+    ok: bool
+    changed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""
+    sync_requested: bool = False
+
+
+def run_refresh(node_id: int) -> RefreshResult:
+    """Read the node over SSH, record its facts and status; catch it up when it is back.
+
+    An online node that is not in sync (pending, failed or never synced) gets a
+    sync requested.
     """
-    max_retries = int(settings.OVERLAY_SYNC_MAX_RETRIES)
-    # Run eagerly (no broker), a retry would hold up the caller: the first failure
-    # is final, and the node is caught up by the next refresh or `overlay update`.
-    final = bool(self.request.is_eager) or self.request.retries >= max_retries
-    outcome = sync.run_sync(
-        node_id,
-        scope=sync.scope_from(scope),
-        reason=reason,
-        verify=verify,
-        final_attempt=final,
-    )
-    if outcome.status == "retry":
-        countdown = sync.retry_delay(self.request.retries)
-        logger.info("sync of node %s: transient failure, retry %d of %d in %.1f s", node_id,
-                    self.request.retries + 1, max_retries, countdown)
-        raise self.retry(countdown=countdown, max_retries=max_retries)
-    return outcome.summary()
+    node = Node.objects.filter(pk=node_id).first()
+    if node is None:
+        return RefreshResult(hostname=f"#{node_id}", ok=False, error="no such node")
+    try:
+        facts = read_node_facts(node)
+    except (HostKeyError, AuthenticationError) as exc:
+        message = f"refresh refused: {exc}"
+        logger.warning("refresh %s: %s", node.hostname, message)
+        services.record_node_unreachable(node, message, refused=True)
+        return RefreshResult(hostname=node.hostname, ok=False, error=message)
+    except (TransportError, ImproperlyConfigured) as exc:
+        logger.warning("refresh %s: unreachable: %s", node.hostname, exc)
+        services.record_node_unreachable(node, str(exc), refused=False)
+        return RefreshResult(hostname=node.hostname, ok=False, error=str(exc))
+    except FactsError as exc:
+        logger.warning("refresh %s: %s", node.hostname, exc)
+        return RefreshResult(hostname=node.hostname, ok=False, error=str(exc))
+    try:
+        recorded = services.record_node_facts(node, facts)
+    except ValidationError as exc:
+        message = "; ".join(exc.messages)
+        logger.warning("refresh %s: facts not recorded: %s", node.hostname, message)
+        return RefreshResult(hostname=node.hostname, ok=False, error=message)
+    result = RefreshResult(hostname=node.hostname, ok=True, changed=recorded.changed,
+                           warnings=recorded.warnings)
+    if {"pdc", "admin_ip", "external_ip"} & set(result.changed):
+        logger.info("refresh %s: %s changed", node.hostname, ", ".join(result.changed))
+    for warning in result.warnings:
+        logger.warning("refresh %s: %s", node.hostname, warning)
+    node.refresh_from_db(fields=["status", "sync_status"])
+    if node.status == NodeStatus.ONLINE and node.sync_status != SyncStatus.IN_SYNC:
+        logger.info("refresh %s: node is online and %s; catching it up", node.hostname,
+                    node.sync_status)
+        request_sync(node.pk, scope=None, reason=f"refresh found the node online "
+                                                 f"({node.get_sync_status_display()})")
+        result.sync_requested = True
+    logger.info("refresh %s: ok%s", node.hostname,
+                f", changed {', '.join(result.changed)}" if result.changed else ", no change")
+    return result
 
 
-@shared_task
-def sync_nodes(node_ids: list[int], reason: str = "", scope: list[str] | None = None,
-               verify: bool = False) -> list[int]:
-    """Queue a sync of each node (coalesced with syncs already queued or running)."""
-    from overlays.changes import request_sync
+@shared_task(acks_late=True, name=REFRESH_NODE)
+def refresh_node(node_id: int) -> dict:
+    """Read one node (sysinfo, NIC tags, loaded rules, default route) and record it."""
+    return asdict(run_refresh(node_id))
 
-    queued = []
+
+@shared_task(name=REFRESH_ALL)
+def refresh_all() -> list[int]:
+    """Queue a refresh of every node; returns their ids."""
+    node_ids = list(Node.objects.order_by("hostname").values_list("id", flat=True))
     for node_id in node_ids:
-        if request_sync(node_id, scope=sync.scope_from(scope), reason=reason, verify=verify):
-            queued.append(node_id)
-    return queued
+        refresh_node.delay(node_id)
+    logger.info("refresh of %d node(s) queued", len(node_ids))
+    return node_ids

@@ -31,6 +31,14 @@ def node_files_in_tmp(settings, tmp_path_factory) -> None:
     settings.OVERLAY_LOCAL_ROOT = tmp_path_factory.mktemp("node-files")
 
 
+@pytest.fixture(autouse=True)
+def security_limits(settings) -> None:
+    """Tests log in and call the API far faster than people: no login lockout, and API
+    rates no test reaches. tests/security overrides this fixture with the real limits."""
+    settings.AXES_ENABLED = False
+    settings.API_THROTTLE_RATES = dict.fromkeys(settings.API_THROTTLE_RATES, "100000/s")
+
+
 @pytest.fixture
 def demo_state() -> dict:
     return json.loads(DEMO_FILE.read_text())

@@ -1,11 +1,11 @@
 from django.contrib import admin, messages
 
-from overlays import services
+from core.admin import ServiceAdmin
 from vdc.models import Vdc, range_overlaps
 
 
 @admin.register(Vdc)
-class VdcAdmin(admin.ModelAdmin):
+class VdcAdmin(ServiceAdmin):
     list_display = ("name", "vxlan_allowed", "vlan_allowed", "vxlan_restrict", "vlan_restrict",
                     "network_limit", "network_count")
     list_filter = ("vxlan_restrict", "vlan_restrict")
@@ -15,12 +15,6 @@ class VdcAdmin(admin.ModelAdmin):
     @admin.display(description="networks")
     def network_count(self, obj):
         return obj.networks.count()
-
-    def save_model(self, request, obj, form, change):
-        services.save(obj)
-
-    def delete_model(self, request, obj):
-        services.delete(obj)
 
     def changelist_view(self, request, extra_context=None):
         for a, b, label, ids in range_overlaps():

@@ -5,19 +5,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 
-from overlays.validators import validate_object_name
+from core.querysets import RestrictedQuerySet
+from core.validators import validate_object_name
 from vdc.idranges import VLAN_MAX, VLAN_MIN, VXLAN_MAX, VXLAN_MIN, IdRangeError, IdRanges
 
 
-class VdcQuerySet(models.QuerySet):
-    def restrict(self, user: object) -> VdcQuerySet:
-        """The vDCs a user may see: all for superusers, those they administer otherwise."""
-        if getattr(user, "is_superuser", False):
-            return self
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(admins=user)
+class VdcQuerySet(RestrictedQuerySet):
+    def visible_to(self, user: object) -> Q:
+        """A vDC admin sees the vDCs they administer."""
+        return Q(admins=user)
 
 
 class Vdc(models.Model):
@@ -140,6 +138,15 @@ class Vdc(models.Model):
                     f"{', '.join(sorted(offenders))}. Move or delete them first."
                 )
         return errors
+
+
+def is_vdc_admin(user: object) -> bool:
+    """True for a signed-in, active user who administers at least one vDC.
+
+    The API's delegated role; ``settings.CORE_HOOKS["is_vdc_admin"]`` names this function
+    so that ``core.api.permissions`` can ask without importing this app.
+    """
+    return Vdc.objects.restrict(user).exists()
 
 
 def range_overlaps() -> list[tuple[str, str, str, str]]:

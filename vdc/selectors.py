@@ -12,18 +12,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypedDict
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from nodes.models import Node, SyncStatus
 from overlays.models import VirtualNetwork, Vnic
+from overlays.selectors import carrier_nodes
 from vdc.idranges import IdRanges
 from vdc.models import Vdc
 
 
 class SegmentUsage(TypedDict):
-    """VLAN usage of one vDC inside one overlay (rule + VXLAN id)."""
+    """VLAN usage of one vDC inside one overlay (overlay rule + VXLAN id)."""
 
-    rule: str
+    overlay_rule: str
     vxlan_id: int
     vlan_used: list[int]
     vlan_free_count: int
@@ -62,7 +63,7 @@ def _usage(vdc: Vdc, segments: Iterable[tuple[str, int, int]]) -> VdcUsage:
         "next_free_vxlan": vxlans.first_free(used_vxlans),
         "vlan_allowed_count": vlans.count(),
         "vlans_by_vxlan": [
-            {"rule": rule, "vxlan_id": vxlan_id, "vlan_used": sorted(used),
+            {"overlay_rule": rule, "vxlan_id": vxlan_id, "vlan_used": sorted(used),
              "vlan_free_count": vlans.free_count(used), "next_free_vlan": vlans.first_free(used)}
             for (rule, vxlan_id), used in sorted(by_overlay.items())
         ],
@@ -146,9 +147,7 @@ def network_nodes(network: VirtualNetwork, *, with_messages: bool = False) -> li
     rule = network.rule
     hosting = dict(network.vnics.values("node_id").annotate(n=Count("pk"))
                    .values_list("node_id", "n"))
-    nodes = Node.objects.all()
-    if not rule.all_nodes:
-        nodes = nodes.filter(Q(hostname__in=rule.node_names) | Q(pk__in=hosting))
+    nodes = carrier_nodes(rule) | Node.objects.filter(pk__in=hosting)
     nodes = nodes.only("hostname", "sync_status", "sync_message").order_by("hostname")
     labels = dict(SyncStatus.choices)
     rows = [

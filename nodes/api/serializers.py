@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from core.api.serializers import ServiceModelSerializer
 from nodes.models import Node
-from overlays.api.common import ServiceModelSerializer
 
 
 class NodeSerializer(ServiceModelSerializer):

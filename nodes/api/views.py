@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.filters import QueryFilter, QueryFilterBackend
+from core.api.tasks import TASK_ACCEPTED, start_task
+from core.api.views import ApiViewMixin
 from nodes.api.serializers import NodeFilesSerializer, NodeSerializer
 from nodes.models import Node
 from overlays import checks
-from overlays.api.common import ApiViewMixin, QueryFilter, QueryFilterBackend, start_task
 from overlays.api.serializers import NodeReportSerializer
-from overlays.api.views import TASK_ACCEPTED
-from overlays.desired import NodeFiles
-from overlays.generators import render_node
-from overlays.snapshot import load_snapshot
-from overlays.sync import node_paths
-
-REDACTED = "<redacted>"
+from overlays.selectors import load_snapshot, node_files_data, render_node_files
 
 
 class NodeViewSet(ApiViewMixin, viewsets.ModelViewSet):
@@ -44,14 +38,14 @@ class NodeViewSet(ApiViewMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, hostname: str) -> Response:
         node = self.get_object()
-        return start_task("nodes.tasks.refresh_node", node.id, request=request)
+        return start_task("overlays.tasks.refresh_node", node.id, request=request)
 
     @extend_schema(request=None, responses=TASK_ACCEPTED,
                    summary="Push the node's files if they changed")
     @action(detail=True, methods=["post"])
     def sync(self, request: Request, hostname: str) -> Response:
         node = self.get_object()
-        return start_task("overlays.tasks.sync_node", node.id, request=request,
+        return start_task("overlays.distribution.queue.sync_node", node.id, request=request,
                           reason=f"API: sync requested by {request.user}")
 
     @extend_schema(responses=NodeFilesSerializer,
@@ -59,12 +53,10 @@ class NodeViewSet(ApiViewMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def files(self, request: Request, hostname: str) -> Response:
         node = self.get_object()
-        snapshot = load_snapshot()
-        view = snapshot.nodes_by_hostname.get(node.hostname)
-        if view is None:
+        found = render_node_files(node.hostname)
+        if found is None:
             raise exceptions.NotFound(f"Node {node.hostname} is not in the cluster snapshot.")
-        rendered = render_node(snapshot, view, node_paths())
-        return Response(_files_data(rendered, snapshot.keys_of(view.id)))
+        return Response(node_files_data(*found))
 
     @extend_schema(responses=NodeReportSerializer,
                    summary="Requirements findings about this node")
@@ -80,28 +72,3 @@ class NodeViewSet(ApiViewMixin, viewsets.ModelViewSet):
             "warning_count": sum(f.severity == checks.WARNING for f in findings),
             "findings": [f.to_dict() for f in findings],
         })
-
-
-def _files_data(rendered: NodeFiles, secrets: list[str]) -> dict:
-    """Rendered files for the API: every secret blanked out, the real bytes' hash kept."""
-    files = []
-    for desired in rendered.files:
-        content = desired.content
-        for secret in secrets:
-            content = content.replace(secret, REDACTED)
-        files.append({
-            "path": desired.path,
-            "content": content,
-            "sha256": hashlib.sha256(desired.content.encode()).hexdigest(),
-            "redacted": content != desired.content,
-            "mode": f"{desired.mode:04o}",
-            "owner": desired.owner,
-            "group": desired.group,
-            "reload": desired.reload,
-        })
-    usbkey = rendered.usbkey
-    return {
-        "hostname": rendered.hostname,
-        "files": files,
-        "usbkey": {"path": usbkey.path, "managed": dict(usbkey.managed), "reload": usbkey.reload},
-    }

@@ -19,15 +19,19 @@ from django.core.exceptions import ImproperlyConfigured
 from .base import (
     AuthenticationError,
     CommandResult,
+    FileStat,
     HostKeyError,
     NodeAddress,
     Transport,
     TransportError,
 )
+from .local import LocalTransport
+from .ssh import SshTransport
 
 __all__ = [
     "AuthenticationError",
     "CommandResult",
+    "FileStat",
     "HostKeyError",
     "NodeAddress",
     "Transport",
@@ -42,12 +46,8 @@ def open_transport(address: NodeAddress) -> Transport:
     """Return an unconnected transport for the node; use it as a context manager."""
     kind = settings.OVERLAY_TRANSPORT
     if kind == "local":
-        from .local import LocalTransport
-
         return LocalTransport(Path(settings.OVERLAY_LOCAL_ROOT), address)
     if kind == "ssh":
-        from .ssh import SshTransport
-
         key_path = settings.OVERLAY_SSH_PRIVATE_KEY
         if not key_path:
             raise ImproperlyConfigured(

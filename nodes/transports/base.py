@@ -57,6 +57,15 @@ class CommandResult:
 
 
 @dataclass(frozen=True)
+class FileStat:
+    """What ``Transport.stat`` reports about a file: permission bits and numeric owner."""
+
+    mode: int  # permission bits with setuid/setgid/sticky, e.g. 0o644
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class NodeAddress:
     """How to reach a node.
 
@@ -99,6 +108,14 @@ class Transport(ABC):
     @abstractmethod
     def read_file(self, path: str) -> bytes | None:
         """Return the content of the absolute node path, or None when it does not exist."""
+
+    @abstractmethod
+    def stat(self, path: str) -> FileStat | None:
+        """Mode and numeric owner of the file at the absolute node path; None when missing.
+
+        A rewrite that must keep a file's mode and owner (``/usbkey/config``)
+        asks this first.
+        """
 
     @abstractmethod
     def write_file(self, path: str, data: bytes, *, mode: int, owner: str, group: str) -> None:

@@ -18,10 +18,18 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .base import CommandResult, NodeAddress, Transport, TransportError, check_node_path
+from .base import (
+    CommandResult,
+    FileStat,
+    NodeAddress,
+    Transport,
+    TransportError,
+    check_node_path,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +68,16 @@ class LocalTransport(Transport):
             return None
         except OSError as exc:
             raise TransportError(f"cannot read {path} of {self.address.hostname}: {exc}") from exc
+
+    def stat(self, path: str) -> FileStat | None:
+        target = self.local_path(path)
+        try:
+            st = target.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TransportError(f"cannot stat {path} of {self.address.hostname}: {exc}") from exc
+        return FileStat(mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
 
     def write_file(self, path: str, data: bytes, *, mode: int, owner: str, group: str) -> None:
         target = self.local_path(path)
@@ -105,7 +123,9 @@ class LocalTransport(Transport):
             logger.debug("local: not root, leaving %s owned by the current user", temp)
             return
         try:
-            shutil.chown(temp, user=owner, group=group)
+            # Numeric ids (as ``stat`` reports them) are ids, as chown(1) takes them.
+            shutil.chown(temp, user=int(owner) if owner.isdigit() else owner,
+                         group=int(group) if group.isdigit() else group)
         except LookupError:
             logger.debug("local: %s:%s does not exist here, ownership not applied", owner, group)
 

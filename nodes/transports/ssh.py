@@ -27,6 +27,7 @@ from paramiko.sftp import CMD_EXTENDED
 from .base import (
     AuthenticationError,
     CommandResult,
+    FileStat,
     HostKeyError,
     NodeAddress,
     Transport,
@@ -288,6 +289,20 @@ class SshTransport(Transport):
             return None
         except _LINK_ERRORS as exc:
             raise TransportError(self._failed("read", node_path, exc)) from exc
+
+    def stat(self, path: str) -> FileStat | None:
+        node_path = check_node_path(path)
+        sftp = self._sftp()
+        try:
+            attrs = sftp.stat(node_path)
+        except FileNotFoundError:
+            return None
+        except _LINK_ERRORS as exc:
+            raise TransportError(self._failed("stat", node_path, exc)) from exc
+        if attrs.st_mode is None or attrs.st_uid is None or attrs.st_gid is None:
+            raise TransportError(f"the SFTP server of node {self.address.hostname} did not "
+                                 f"report the mode and owner of {node_path}")
+        return FileStat(mode=stat.S_IMODE(attrs.st_mode), uid=attrs.st_uid, gid=attrs.st_gid)
 
     def write_file(self, path: str, data: bytes, *, mode: int, owner: str, group: str) -> None:
         node_path = check_node_path(path)

@@ -2,46 +2,89 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.fields import NameField
+from core.api.permissions import is_superuser
+from core.api.serializers import ServiceModelSerializer
 from nodes.models import Node
 from overlays import services
-from overlays.api.common import NameField, ServiceModelSerializer, is_superuser
 from overlays.models import (
     AdminOverlay,
-    AdminOverlayAddress,
     FirewallSettings,
     IpsecKey,
     OverlayRule,
     VirtualNetwork,
     Vnic,
 )
+from overlays.nodelist import ALL, NODES_MESSAGE, nodes_value, parse_nodes
 from overlays.rulestring import MTU_MAX, MTU_MIN
+from overlays.statefile.schema import READABLE_VERSIONS, VERSION
 from vdc.models import Vdc
 
+
+@contextmanager
+def api_field_names(renames: dict[str, str]) -> Iterator[None]:
+    """Errors of the model layer under the API's names for its fields (words unchanged)."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        raise services.renamed_errors(exc, lambda key: renames.get(key, key)) from exc
+
+
 # ----------------------------------------------------------------------------- rules
+
+@extend_schema_field({
+    "oneOf": [{"type": "string", "enum": [ALL]},
+              {"type": "array", "items": {"type": "string", "maxLength": 253}}],
+    "description": f'The nodes carrying the rule: "{ALL}" (every node, present and future) '
+                   "or a list of host names (names of nodes not installed yet are allowed).",
+})
+class NodeListField(serializers.Field):
+    """A rule's node list: "all" or host names (stored as all_nodes and node_names)."""
+
+    default_error_messages = {"invalid": f"Nodes {NODES_MESSAGE}"}
+    _hostnames = serializers.ListField(child=serializers.CharField(max_length=253))
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, rule: OverlayRule) -> str | list[str]:
+        return nodes_value(rule.all_nodes, rule.node_names)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, list):
+            data = self._hostnames.run_validation(data)  # errors by index: nodes[2]
+        try:
+            all_nodes, node_names = parse_nodes(data)
+        except ValueError:
+            self.fail("invalid")
+        return {"all_nodes": all_nodes, "node_names": node_names}
 
 
 class OverlayRuleSerializer(ServiceModelSerializer):
     """An overlay rule: the `dladm create-overlay` template stored on the nodes that carry it."""
 
-    node_names = serializers.ListField(
-        child=serializers.CharField(max_length=253),
-        required=False,
-        help_text="Host names that carry the rule when all_nodes is false; names of nodes "
-        "not installed yet are allowed.",
-    )
+    nodes = NodeListField(required=False)
     config_line = serializers.CharField(read_only=True,
                                         help_text="The rule as its /usbkey/config line.")
 
     class Meta:
         model = OverlayRule
-        fields = ("name", "listen_ip", "port", "mtu", "arp_file", "all_nodes", "node_names",
-                  "description", "config_line", "created_at", "updated_at")
+        fields = ("name", "listen_ip", "port", "mtu", "arp_file", "nodes", "description",
+                  "config_line", "created_at", "updated_at")
         read_only_fields = ("created_at", "updated_at")
         extra_kwargs = {"port": {"allow_null": True}}
+
+    def persist(self, instance: OverlayRule) -> None:
+        with api_field_names({"node_names": "nodes", "all_nodes": "nodes"}):
+            services.save(instance)
 
 
 class OverlayRuleSummarySerializer(serializers.ModelSerializer):
@@ -54,9 +97,8 @@ class OverlayRuleSummarySerializer(serializers.ModelSerializer):
 
 
 class OverlayRuleReadSerializer(OverlayRuleSerializer):
-    """An overlay rule as read. listen_ip, arp_file, all_nodes, node_names and config_line
-    are present for superusers only; vDC admins get name, port, mtu, description and the
-    timestamps."""
+    """An overlay rule as read. listen_ip, arp_file, nodes and config_line are present for
+    superusers only; vDC admins get name, port, mtu, description and the timestamps."""
 
     config_line = serializers.CharField(required=False,
                                         help_text="The rule as its /usbkey/config line "
@@ -70,16 +112,17 @@ class VirtualNetworkSerializer(ServiceModelSerializer):
 
     vdc = NameField("vDC", queryset=Vdc.objects.all(), allow_null=True, required=False,
                     help_text="Owning vDC by name; null for a global network (superusers only).")
-    rule = NameField("overlay rule", queryset=OverlayRule.objects.all(),
-                     help_text="Overlay rule by name.")
-    nic_tag = serializers.CharField(read_only=True,
-                                    help_text="NIC tag of VM NICs on this network: <rule>/<vxlan>.")
+    overlay_rule = NameField("overlay rule", source="rule", queryset=OverlayRule.objects.all(),
+                             help_text="Overlay rule by name.")
+    nic_tag = serializers.CharField(
+        read_only=True,
+        help_text="NIC tag of VM NICs on this network: <overlay rule>/<VXLAN id>.")
     netmask = serializers.CharField(read_only=True)
 
     class Meta:
         model = VirtualNetwork
-        fields = ("name", "vdc", "rule", "vxlan_id", "vlan_id", "network", "netmask", "gateway",
-                  "mtu", "description", "nic_tag", "created_at", "updated_at")
+        fields = ("name", "vdc", "overlay_rule", "vxlan_id", "vlan_id", "network", "netmask",
+                  "gateway", "mtu", "description", "nic_tag", "created_at", "updated_at")
         read_only_fields = ("created_at", "updated_at")
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -89,7 +132,8 @@ class VirtualNetworkSerializer(ServiceModelSerializer):
         return fields
 
     def persist(self, instance: VirtualNetwork) -> None:
-        services.save_network(instance, user=self.user)
+        with api_field_names({"rule": "overlay_rule"}):
+            services.save_network(instance, user=self.user)
 
 
 
@@ -106,13 +150,13 @@ class VnicSerializer(ServiceModelSerializer):
         source="node.sync_status", read_only=True,
         help_text="Whether the hosting node has the configuration yet: unknown (never "
         "synced), in_sync, pending or failed.")
-    rule = serializers.CharField(source="network.rule.name", read_only=True)
+    overlay_rule = serializers.CharField(source="network.rule.name", read_only=True)
     nic_tag = serializers.CharField(source="network.nic_tag", read_only=True)
 
     class Meta:
         model = Vnic
-        fields = ("id", "vm_name", "vm_uuid", "node", "node_sync_status", "network", "rule",
-                  "nic_tag", "mac", "ip", "ip6", "created_at", "updated_at")
+        fields = ("id", "vm_name", "vm_uuid", "node", "node_sync_status", "network",
+                  "overlay_rule", "nic_tag", "mac", "ip", "ip6", "created_at", "updated_at")
         read_only_fields = ("id", "created_at", "updated_at")
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -128,26 +172,31 @@ class VnicSerializer(ServiceModelSerializer):
 
 # ---------------------------------------------------------------------- admin overlay
 
-class AdminOverlayAddressSerializer(serializers.ModelSerializer):
-    node = serializers.CharField(source="node.hostname", read_only=True)
-
-    class Meta:
-        model = AdminOverlayAddress
-        fields = ("node", "ip", "mac")
-        read_only_fields = fields
+class AdminAddressSerializer(serializers.Serializer):
+    ip = serializers.CharField(help_text="The node's adminoverlay_0 IP address.")
+    mac = serializers.CharField(help_text="Its fixed, locally administered MAC.")
 
 
 class AdminOverlaySerializer(serializers.ModelSerializer):
-    rule = serializers.CharField(source="rule.name", read_only=True)
+    """The admin overlay: its overlay rule, segment and subnet, and every node's address."""
+
+    overlay_rule = serializers.CharField(source="rule.name", read_only=True)
     port = serializers.IntegerField(source="rule.port", read_only=True)
     mtu = serializers.IntegerField(source="rule.mtu", read_only=True)
-    addresses = AdminOverlayAddressSerializer(many=True, read_only=True)
+    addresses = serializers.SerializerMethodField()
 
     class Meta:
         model = AdminOverlay
-        fields = ("rule", "port", "mtu", "subnet", "vxlan_id", "vlan_id", "addresses",
+        fields = ("overlay_rule", "port", "mtu", "subnet", "vxlan_id", "vlan_id", "addresses",
                   "updated_at")
         read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField(
+        child=AdminAddressSerializer(),
+        help_text="adminoverlay_0 addresses by node host name (as PUT takes them)."))
+    def get_addresses(self, overlay: AdminOverlay) -> dict[str, dict[str, str]]:
+        return {a.node.hostname: {"ip": a.ip, "mac": a.mac}
+                for a in overlay.addresses.select_related("node").order_by("node__hostname")}
 
 
 class AdminAddressInputSerializer(serializers.Serializer):
@@ -160,9 +209,10 @@ class AdminAddressInputSerializer(serializers.Serializer):
 class AdminOverlayInputSerializer(serializers.Serializer):
     """Create or update the admin overlay; omitted fields keep their value (or the default)."""
 
-    rule = serializers.CharField(required=False, max_length=19,
-                                 help_text="Overlay rule name; default adminoverlay. Created "
-                                 "with `port` and `mtu` if it does not exist.")
+    overlay_rule = serializers.CharField(
+        required=False, max_length=19,
+        help_text="Overlay rule name; default: the current one, else adminoverlay. Created "
+        "with `port` and `mtu` if it does not exist.")
     subnet = serializers.CharField(required=False, max_length=18,
                                    help_text="IPv4 subnet of the adminoverlay_0 vNICs; default "
                                    "when creating: a random 10.x.y.0/24.")
@@ -171,11 +221,14 @@ class AdminOverlayInputSerializer(serializers.Serializer):
                                     "free.")
     mtu = serializers.IntegerField(required=False,
                                    help_text="MTU of a newly created rule; default 1300.")
-    vxlan_id = serializers.IntegerField(required=False, help_text="Default 2.")
-    vlan_id = serializers.IntegerField(required=False, help_text="Default 2.")
+    vxlan_id = serializers.IntegerField(required=False,
+                                        help_text="Default: the current one, else 2.")
+    vlan_id = serializers.IntegerField(required=False,
+                                       help_text="Default: the current one, else 2.")
     addresses = serializers.DictField(
         child=AdminAddressInputSerializer(), required=False,
-        help_text="Wanted addresses by node host name; nodes not named get one assigned.")
+        help_text="Wanted addresses by node host name; IPs and MACs may move between the "
+        "named nodes; nodes without an address get one assigned.")
 
 
 # ------------------------------------------------------------------------- firewall
@@ -283,8 +336,14 @@ class MtuReportSerializer(serializers.Serializer):
 # ----------------------------------------------------------------------- state file
 
 class StateFileSerializer(serializers.Serializer):
-    """The cluster state file (DESIGN section 8); sections are optional on import."""
+    """The cluster state file (README "Cluster state file"); sections are optional on import.
 
+    Export writes version 2; import also reads version 1 (a file without `version`).
+    """
+
+    version = serializers.ChoiceField(
+        choices=list(READABLE_VERSIONS), required=False,
+        help_text=f"The file's version; export writes {VERSION}, no version means 1.")
     nodes = serializers.ListField(child=serializers.DictField(), required=False)
     overlay_rules = serializers.ListField(child=serializers.DictField(), required=False)
     admin_overlay = serializers.DictField(required=False)

@@ -4,7 +4,7 @@ from rest_framework.routers import SimpleRouter
 from overlays.api import views
 
 router = SimpleRouter()
-router.register("rules", views.OverlayRuleViewSet, basename="api-rule")
+router.register("overlay-rules", views.OverlayRuleViewSet, basename="api-overlay-rule")
 router.register("networks", views.VirtualNetworkViewSet, basename="api-network")
 router.register("vnics", views.VnicViewSet, basename="api-vnic")
 router.register("ipsec-keys", views.IpsecKeyViewSet, basename="api-ipsec-key")

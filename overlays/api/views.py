@@ -8,14 +8,14 @@ services, the checks, the state file and the Celery tasks.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from celery import states
 from celery.result import AsyncResult
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import exceptions, viewsets
+from rest_framework import exceptions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -24,20 +24,13 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from config.celery import app as celery_app
+from core.api.filters import QueryFilter, QueryFilterBackend
+from core.api.permissions import is_superuser
+from core.api.schema import ApiSchema, error_response
+from core.api.tasks import TASK_ACCEPTED, json_safe, start_task
+from core.api.views import ApiViewMixin
 from nodes.models import Node
 from overlays import checks, mtu, services, statefile
-from overlays.api.common import (
-    ApiSchema,
-    ApiViewMixin,
-    QueryFilter,
-    QueryFilterBackend,
-    TaskAcceptedSerializer,
-    django_errors,
-    error_response,
-    is_superuser,
-    json_safe,
-    start_task,
-)
 from overlays.api.serializers import (
     AdminOverlayInputSerializer,
     AdminOverlaySerializer,
@@ -60,7 +53,6 @@ from overlays.api.serializers import (
     VnicSerializer,
 )
 from overlays.models import (
-    ADMIN_OVERLAY_RULE,
     AdminOverlay,
     FirewallSettings,
     IpsecKey,
@@ -68,11 +60,33 @@ from overlays.models import (
     VirtualNetwork,
     Vnic,
 )
-from overlays.snapshot import load_snapshot
+from overlays.nodelist import ALL
+from overlays.selectors import carrier_nodes, load_snapshot
 from vdc.models import Vdc
 
 NAME_REGEX = r"[^/]+"
-TASK_ACCEPTED = {202: TaskAcceptedSerializer, 503: error_response(503)}
+
+
+class _AllNodesValue(serializers.ChoiceField):
+    """``?nodes=all`` read as True, for the all_nodes column behind a rule's node list."""
+
+    def __init__(self) -> None:
+        super().__init__(choices=[ALL])
+
+    def to_internal_value(self, data: Any) -> bool:
+        super().to_internal_value(data)
+        return True
+
+
+@dataclass(frozen=True)
+class AllNodesFilter(QueryFilter):
+    """A filter whose only value is "all", as a rule's ``nodes`` spells every node."""
+
+    def field(self) -> serializers.Field:
+        return _AllNodesValue()
+
+    def openapi_type(self) -> dict[str, Any]:
+        return {"type": "string", "enum": [ALL]}
 
 
 # ----------------------------------------------------------------------------- rules
@@ -92,10 +106,11 @@ class OverlayRuleViewSet(ApiViewMixin, viewsets.ModelViewSet):
     superuser_reason = "Only superusers create, change, delete or sync overlay rules."
     filter_backends = [QueryFilterBackend]
     query_filters = {
-        "node": QueryFilter(("node_names__icontains",), "Rules naming this host name in their "
-                            "node list (rules on all nodes are not matched).",
+        "node": QueryFilter(("node_names__icontains",), "Rules whose node list names this "
+                            'host name (rules whose nodes are "all" are not matched).',
                             template='"{}"'),
-        "all_nodes": QueryFilter(("all_nodes",), "Rules carried by every node.", bool),
+        "nodes": AllNodesFilter(("all_nodes",), 'Only "all": rules carried by every node.',
+                                bool),
         "port": QueryFilter(("port",), "Rule with this UDP port.", int),
     }
 
@@ -109,10 +124,8 @@ class OverlayRuleViewSet(ApiViewMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def sync(self, request: Request, name: str) -> Response:
         rule = self.get_object()
-        nodes = Node.objects.all() if rule.all_nodes else \
-            Node.objects.filter(hostname__in=rule.node_names)
-        node_ids = list(nodes.order_by("id").values_list("id", flat=True))
-        return start_task("overlays.tasks.sync_nodes", node_ids, request=request,
+        node_ids = list(carrier_nodes(rule).order_by("id").values_list("id", flat=True))
+        return start_task("overlays.distribution.queue.sync_nodes", node_ids, request=request,
                           reason=f"API: sync of rule {rule.name} by {request.user}")
 
 
@@ -129,7 +142,7 @@ class VirtualNetworkViewSet(ApiViewMixin, viewsets.ModelViewSet):
     filter_backends = [QueryFilterBackend]
     query_filters = {
         "vdc": QueryFilter(("vdc__name",), "Networks of this vDC (by name)."),
-        "rule": QueryFilter(("rule__name",), "Networks on this overlay rule (by name)."),
+        "overlay_rule": QueryFilter(("rule__name",), "Networks on this overlay rule (by name)."),
         "vxlan_id": QueryFilter(("vxlan_id",), "Networks with this VXLAN id.", int),
         "vlan_id": QueryFilter(("vlan_id",), "Networks with this VLAN id.", int),
     }
@@ -155,9 +168,9 @@ class VnicViewSet(ApiViewMixin, viewsets.ModelViewSet):
     query_filters = {
         "network": QueryFilter(("network__name",), "vNICs on this network (by name)."),
         "vdc": QueryFilter(("network__vdc__name",), "vNICs on networks of this vDC."),
-        "rule": QueryFilter(("network__rule__name",), "vNICs on this overlay rule."),
+        "overlay_rule": QueryFilter(("network__rule__name",), "vNICs on this overlay rule."),
         "node": QueryFilter(("node__hostname",), "vNICs hosted on this node (host name)."),
-        "vm": QueryFilter(("vm_name",), "vNICs of this VM name."),
+        "vm_name": QueryFilter(("vm_name",), "vNICs of this VM name."),
         "mac": QueryFilter(("mac__iexact",), "The vNIC with this MAC address."),
     }
 
@@ -167,12 +180,6 @@ class VnicViewSet(ApiViewMixin, viewsets.ModelViewSet):
 
 
 # ---------------------------------------------------------------------- admin overlay
-
-# Model fields whose errors belong to another input field of the admin-overlay request.
-_ADMIN_OVERLAY_ERROR_FIELDS = {"name": "rule", "arp_file": "rule", "ip": "addresses",
-                               "mac": "addresses", "node": "addresses",
-                               "admin_overlay": "non_field_errors"}
-
 
 class AdminOverlayView(ApiViewMixin, APIView):
     """The admin overlay (superusers only): a virtual admin network spanning every node."""
@@ -191,31 +198,10 @@ class AdminOverlayView(ApiViewMixin, APIView):
     def put(self, request: Request) -> Response:
         form = AdminOverlayInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        data = form.validated_data
-        current = AdminOverlay.objects.select_related("rule").first()
-        wanted: dict[str, Any] = {
-            "subnet": data.get("subnet"),
-            "rule_name": data.get("rule", current.rule.name if current else ADMIN_OVERLAY_RULE),
-            "vxlan_id": data.get("vxlan_id", current.vxlan_id if current else 2),
-            "vlan_id": data.get("vlan_id", current.vlan_id if current else 2),
-            "addresses": data.get("addresses"),
-        }
-        for key in ("port", "mtu"):
-            if key in data:
-                wanted[key] = data[key]
-        try:
-            overlay = services.admin_overlay_init(**wanted)
-        except DjangoValidationError as exc:
-            raise exceptions.ValidationError(_renamed_errors(exc)) from exc
+        # The input's fields are the service's arguments, and its errors use their names.
+        overlay = services.admin_overlay_init(**form.validated_data)
         overlay = AdminOverlay.objects.select_related("rule").get(pk=overlay.pk)
         return Response(AdminOverlaySerializer(overlay).data)
-
-
-def _renamed_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
-    renamed: dict[str, list[str]] = {}
-    for field, messages in django_errors(exc).items():
-        renamed.setdefault(_ADMIN_OVERLAY_ERROR_FIELDS.get(field, field), []).extend(messages)
-    return renamed
 
 
 # ------------------------------------------------------------------------- firewall
@@ -296,7 +282,7 @@ class SyncAllView(ApiViewMixin, APIView):
     @extend_schema(request=None, responses=TASK_ACCEPTED, summary="Sync every node")
     def post(self, request: Request) -> Response:
         node_ids = list(Node.objects.order_by("id").values_list("id", flat=True))
-        return start_task("overlays.tasks.sync_nodes", node_ids, request=request,
+        return start_task("overlays.distribution.queue.sync_nodes", node_ids, request=request,
                           reason=f"API: sync of every node by {request.user}")
 
 

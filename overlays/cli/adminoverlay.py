@@ -24,7 +24,8 @@ def add_arguments(parser: ArgumentParser) -> None:
         p = sub.add_parser(action, help=text)
         p.add_argument("--subnet", help="IPv4 subnet, e.g. 10.44.44.0/24 (init default: a "
                                         "random 10.x.y.0/24).")
-        p.add_argument("--rule", help="Rule name (init default: adminoverlay).")
+        p.add_argument("--overlay-rule", metavar="NAME",
+                       help="Overlay rule name (init default: adminoverlay).")
         p.add_argument("--port", type=int, help="UDP port of a new rule (default: next free).")
         p.add_argument("--mtu", type=int, default=1300, help="MTU of a new rule (default 1300).")
         p.add_argument("--vxlan-id", type=int, help="VXLAN id (init default: 2).")
@@ -65,7 +66,7 @@ def run(command: Any, options: dict[str, Any]) -> None:
         raise CliError("There is no admin overlay yet; use 'overlay adminoverlay init'.")
     try:
         overlay = services.admin_overlay_init(
-            subnet=options["subnet"], rule_name=options["rule"], port=options["port"],
+            subnet=options["subnet"], overlay_rule=options["overlay_rule"], port=options["port"],
             mtu=options["mtu"], vxlan_id=options["vxlan_id"], vlan_id=options["vlan_id"],
             addresses=_addresses(options["node"]))
     except ValidationError as exc:

@@ -8,7 +8,7 @@ from typing import Any
 
 from overlays.checks import check_cluster
 from overlays.cli import CliError
-from overlays.snapshot import load_snapshot
+from overlays.selectors import load_snapshot
 
 NAME = "check"
 HELP = "Check the cluster against the overlay requirements; exit status 1 on errors."

@@ -6,10 +6,10 @@ from argparse import ArgumentParser
 from typing import Any
 
 from nodes.models import Deployment
-from overlays import sync
 from overlays.cli import CliError
 from overlays.cli._common import table
 from overlays.cli.update import nodes_named
+from overlays.distribution.drift import check_drift
 
 NAME = "drift"
 HELP = ("Read the managed files of the named nodes (default: all) and report hand edits and "
@@ -27,7 +27,7 @@ def run(command: Any, options: dict[str, Any]) -> None:
     drifted_nodes = []
     unreachable = []
     for node in nodes:
-        report = sync.check_drift(node.pk)
+        report = check_drift(node.pk)
         last = Deployment.objects.filter(node=node).first()
         last_text = (f"last deployment {last.started_at:%Y-%m-%d %H:%M:%S} {last.result}"
                      if last else "never deployed")

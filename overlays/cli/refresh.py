@@ -8,6 +8,7 @@ from typing import Any
 from overlays.cli import CliError
 from overlays.cli._common import table
 from overlays.cli.update import nodes_named, runs_here
+from overlays.tasks import refresh_node, run_refresh
 
 NAME = "refresh"
 HELP = ("Read sysinfo, NIC tags, loaded rules and the default route of the named nodes "
@@ -26,18 +27,14 @@ def run(command: Any, options: dict[str, Any]) -> None:
         command.stdout.write("no nodes")
         return
     if not runs_here(options):
-        from nodes.tasks import refresh_node
-
         for node in nodes:
             refresh_node.delay(node.pk)
         command.stdout.write(f"queued refresh of {len(nodes)} node(s)")
         return
-    from nodes.refresh import refresh_node as refresh_now
-
     rows = []
     failed = 0
     for node in nodes:
-        result = refresh_now(node.pk)
+        result = run_refresh(node.pk)
         failed += not result.ok
         detail = result.error or "; ".join(result.warnings)
         changed = ", ".join(result.changed) or "-"

@@ -11,6 +11,7 @@ from overlays import services
 from overlays.cli import CliError
 from overlays.cli._common import table, validation_failure
 from overlays.models import OverlayRule
+from overlays.nodelist import nodes_value, parse_nodes_option
 from overlays.rulestring import RuleStringError, parse_rule_args
 
 NAME = "rule"
@@ -31,7 +32,8 @@ def add_arguments(parser: ArgumentParser) -> None:
         p.add_argument("--listen-ip", help="vxlan/listen_ip (default 0.0.0.0).")
         p.add_argument("--mtu", type=int, help="Overlay MTU (default 1400).")
         p.add_argument("--arp-file", help="files/config path (default: conventional path).")
-        p.add_argument("--nodes", help='"all" or comma-separated host names.')
+        p.add_argument("--nodes", metavar="all|HOST,...",
+                       help='The nodes carrying the rule: "all" or comma-separated host names.')
     p = sub.add_parser("delete", help="Delete an overlay rule no network uses.")
     p.add_argument("name")
 
@@ -48,20 +50,20 @@ def _apply(rule: OverlayRule, options: dict[str, Any]) -> None:
                          ("arp_file", "arp_file")):
         if options.get(option) is not None:
             setattr(rule, attr, options[option])
-    nodes = options.get("nodes")
-    if nodes:
-        if nodes.strip() == "all":
-            rule.all_nodes, rule.node_names = True, []
-        else:
-            rule.all_nodes = False
-            rule.node_names = [n.strip() for n in nodes.split(",") if n.strip()]
+    if options.get("nodes"):
+        rule.all_nodes, rule.node_names = parse_nodes_option(options["nodes"])
+
+
+def _nodes_text(rule: OverlayRule) -> str:
+    nodes = nodes_value(rule.all_nodes, rule.node_names)
+    return nodes if isinstance(nodes, str) else ",".join(nodes)
 
 
 def run(command: Any, options: dict[str, Any]) -> None:
     action = options["action"]
     if action == "list":
         rows = [[r.name, str(r.port), r.listen_ip, str(r.mtu),
-                 "all" if r.all_nodes else ",".join(r.node_names), r.arp_file]
+                 _nodes_text(r), r.arp_file]
                 for r in OverlayRule.objects.all()]
         command.stdout.write(table(rows, ["NAME", "PORT", "LISTEN IP", "MTU", "NODES",
                                           "ARP FILE"]))

@@ -9,7 +9,7 @@ from typing import Any
 from overlays.statefile import export_state
 
 NAME = "export"
-HELP = "Print the whole overlay configuration as a cluster state file (no secrets)."
+HELP = "Print the whole overlay configuration as a version 2 cluster state file (no secrets)."
 
 
 def add_arguments(parser: ArgumentParser) -> None:

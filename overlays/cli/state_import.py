@@ -12,7 +12,8 @@ from overlays.cli import CliError
 from overlays.statefile import StateFileError, import_state
 
 NAME = "import"
-HELP = "Import a cluster state file (JSON); nothing changes unless the whole file is valid."
+HELP = ("Import a cluster state file (JSON, version 1 or 2); nothing changes unless the whole "
+        "file is valid.")
 
 
 def add_arguments(parser: ArgumentParser) -> None:

@@ -11,10 +11,13 @@ from typing import Any
 
 from config.celery import app as celery_app
 from nodes.models import Node
-from overlays import sync
 from overlays.cli import CliError
 from overlays.cli._common import table
+from overlays.distribution.queue import request_sync
+from overlays.distribution.run import sync_many
+from overlays.filegroups import Scope, rule_groups
 from overlays.models import OverlayRule
+from overlays.nodelist import split_hostnames
 
 NAME = "update"
 HELP = "Push the desired files to every node, the nodes carrying RULE, or --nodes."
@@ -38,7 +41,7 @@ def add_arguments(parser: ArgumentParser) -> None:
 def nodes_named(spec: str | list[str] | None) -> list[Node]:
     """Nodes by host name (comma-separated string or list); every node when empty."""
     if isinstance(spec, str):
-        names = [n.strip() for n in spec.split(",") if n.strip()]
+        names = split_hostnames(spec)
     else:
         names = [n for n in (spec or []) if n]
     if not names:
@@ -57,31 +60,28 @@ def runs_here(options: dict[str, Any]) -> bool:
 
 def run(command: Any, options: dict[str, Any]) -> None:
     nodes = nodes_named(options.get("nodes"))
-    scope: sync.Scope = None
+    scope: Scope = None
     reason = "overlay update"
     if options.get("rule"):
         rule = OverlayRule.objects.filter(name=options["rule"]).first()
         if rule is None:
             raise CliError(f"No overlay rule named {options['rule']}.")
-        carriers = {n.hostname for n in nodes if rule.all_nodes or n.hostname in rule.node_names}
-        nodes = [n for n in nodes if n.hostname in carriers]
-        scope = frozenset({sync.USBKEY, sync.IPF_OVERLAYS, sync.arp_group(rule.arp_file)})
+        nodes = [n for n in nodes if rule.carries(n.hostname)]
+        scope = rule_groups(rule.arp_file)
         reason = f"overlay update {rule.name}"
     if not nodes:
         command.stdout.write("no nodes to update")
         return
     verify = bool(options.get("verify"))
     if not runs_here(options):
-        from overlays.changes import request_sync
-
         for node in nodes:
             request_sync(node.pk, scope=scope, reason=reason, verify=verify,
                          always_queue=True)
         command.stdout.write(f"queued sync of {len(nodes)} node(s): "
                              f"{', '.join(n.hostname for n in nodes)}")
         return
-    outcomes = sync.sync_many([n.pk for n in nodes], scope=scope, reason=reason, verify=verify,
-                              jobs=max(1, options.get("jobs") or 1))
+    outcomes = sync_many([n.pk for n in nodes], scope=scope, reason=reason, verify=verify,
+                         jobs=max(1, options.get("jobs") or 1))
     rows = []
     failed = 0
     for node in nodes:

@@ -20,7 +20,6 @@ from overlays.generators.ipsec import (
     required_key_pairs,
 )
 from overlays.generators.node import (
-    DEFAULT_PATHS,
     RELOAD_IPFILTER,
     RELOAD_IPSEC,
     RELOAD_NETWORK_VIRTUAL,
@@ -31,7 +30,6 @@ from overlays.generators.node import (
 from overlays.generators.usbkey import apply_managed_keys, managed_keys, read_managed_keys
 
 __all__ = [
-    "DEFAULT_PATHS",
     "RELOAD_IPFILTER",
     "RELOAD_IPSEC",
     "RELOAD_NETWORK_VIRTUAL",

@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 
-from overlays.generators.common import memoized, normalize_mac
+from core.validators import normalize_mac
+from overlays.generators.common import memoized
 from overlays.rulestring import DEFAULT_LISTEN_IP
 from overlays.snapshot import ClusterSnapshot, NodeView, RuleView
 

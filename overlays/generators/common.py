@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,9 +16,6 @@ GENERATED_HEADER = (
     "# the next synchronisation overwrites any change made here.",
 )
 
-_MAC_PART = re.compile(r"^[0-9a-fA-F]{1,2}$")
-_CANONICAL_MAC = re.compile(r"^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$")
-
 
 def header_lines(*extra: str) -> list[str]:
     """The generated-file warning, plus optional comment lines (column 1)."""
@@ -29,30 +25,6 @@ def header_lines(*extra: str) -> list[str]:
 def text_from_lines(lines: list[str]) -> str:
     """Join lines into file text ending with exactly one newline."""
     return "".join(f"{line}\n" for line in lines)
-
-
-def normalize_mac(mac: str) -> str | None:
-    """``02:8:20:AA:0:1`` -> ``02:08:20:aa:00:01``; None when it is not a MAC.
-
-    sysinfo prints MACs without leading zeros; the ARP table and
-    /usbkey/config always get the padded lower-case spelling.
-    """
-    if _CANONICAL_MAC.match(mac):
-        return mac
-    parts = mac.strip().replace("-", ":").split(":")
-    if len(parts) != 6 or not all(_MAC_PART.match(p) for p in parts):
-        return None
-    return ":".join(p.lower().zfill(2) for p in parts)
-
-
-def is_ipv4(value: str | None) -> bool:
-    if not value:
-        return False
-    try:
-        ipaddress.IPv4Address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def ip_sort_key(value: str) -> tuple[int, int, int, int, str]:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Container, Mapping
-from types import MappingProxyType
 
 from overlays.desired import DesiredFile, NodeFiles, UsbkeyConfigEdit
+from overlays.filegroups import (
+    DEFAULT_PATHS,
+    IPF_ADMIN,
+    IPF_OVERLAYS,
+    IPSEC,
+    arp_group,
+    merge_paths,
+)
 from overlays.generators.arp import ArpCache, arp_cache_for, render_arp_table
 from overlays.generators.ipf import (
     EXTERNAL_INTERFACE,
@@ -21,34 +28,11 @@ from overlays.generators.ipsec import (
 from overlays.generators.usbkey import managed_keys
 from overlays.snapshot import ClusterSnapshot, NodeView
 
-DEFAULT_PATHS: Mapping[str, str] = MappingProxyType(
-    {
-        "usbkey_config": "/usbkey/config",
-        "ike_config": "/opt/custom/etc/ipsec/config",
-        "ike_preshared": "/opt/custom/etc/ipsec/ike.preshared",
-        "ipsec_policy": "/opt/custom/etc/ipsec/ipsecinit.conf",
-        "ipf_overlays": "/opt/custom/etc/ipf.d/ipf.conf-020-overlays",
-        "ipf_administration": "/opt/custom/etc/ipf.d/ipf.conf-090-administration",
-    }
-)
-
 # Reload actions: keys of settings.OVERLAY_RELOAD_COMMANDS.
 RELOAD_VARPD = "varpd"
 RELOAD_IPSEC = "ipsec"
 RELOAD_IPFILTER = "ipfilter"
 RELOAD_NETWORK_VIRTUAL = "network-virtual"
-
-# File groups: the files one generator produces, the unit a sync can render alone.
-USBKEY = "usbkey"
-IPSEC = "ipsec"  # the three IPSec files
-IPF_OVERLAYS = "ipf-overlays"
-IPF_ADMIN = "ipf-admin"
-ARP_PREFIX = "arp:"
-
-
-def arp_group(arp_file: str) -> str:
-    """The file group of one rule's ARP table."""
-    return ARP_PREFIX + arp_file
 
 
 def render_node(
@@ -62,9 +46,9 @@ def render_node(
 ) -> NodeFiles:
     """The files and /usbkey/config keys ``node`` must have, files sorted by path.
 
-    ``groups`` (file-group names below) limits rendering to those files, so a
-    change that touches one rule's ARP table renders only that table; the
-    /usbkey/config keys are always computed (they are cheap).
+    ``groups`` (file-group tokens of ``overlays.filegroups``) limits rendering to
+    those files, so a change that touches one rule's ARP table renders only that
+    table; the /usbkey/config keys are always computed (they are cheap).
 
     ``paths`` may override some of ``DEFAULT_PATHS``. One ARP table per rule
     the node carries (a node carrying no rule gets none); the IPSec and ipf
@@ -72,10 +56,7 @@ def render_node(
     files emptied rather than left stale. When two rules share an ARP file
     path, the first by name wins (``check_cluster`` reports "arp-file-collision").
     """
-    unknown = set(paths) - set(DEFAULT_PATHS)
-    if unknown:
-        raise ValueError(f"unknown node file keys: {', '.join(sorted(unknown))}")
-    where = {**DEFAULT_PATHS, **paths}
+    where = merge_paths(paths)
     cache = arp_cache if arp_cache is not None else arp_cache_for(snapshot)
 
     files: dict[str, DesiredFile] = {}
@@ -106,7 +87,7 @@ def render_node(
         add(where["ipf_overlays"], render_ipf_overlays(snapshot, node, interface=interface),
             0o640, "root", RELOAD_IPFILTER)
     if wanted(IPF_ADMIN):
-        add(where["ipf_administration"],
+        add(where["ipf_admin"],
             render_ipf_administration(snapshot, node, interface=interface),
             0o640, "root", RELOAD_IPFILTER)
 

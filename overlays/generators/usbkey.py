@@ -16,7 +16,8 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from overlays.generators.common import memoized, normalize_mac
+from core.validators import normalize_mac
+from overlays.generators.common import memoized
 from overlays.rulestring import RuleParams, render_rule_args
 from overlays.snapshot import ClusterSnapshot, NodeView, RuleView
 

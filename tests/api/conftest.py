@@ -13,12 +13,12 @@ ROLES = ("superuser", "alice", "bob", "plain", "anonymous")
 
 def distribution_tasks_present() -> bool:
     try:
-        nodes_tasks = importlib.import_module("nodes.tasks")
-        overlays_tasks = importlib.import_module("overlays.tasks")
+        refresh_tasks = importlib.import_module("overlays.tasks")
+        sync_tasks = importlib.import_module("overlays.distribution.queue")
     except ModuleNotFoundError:
         return False
-    return all((hasattr(nodes_tasks, "refresh_node"), hasattr(overlays_tasks, "sync_node"),
-                hasattr(overlays_tasks, "sync_nodes")))
+    return all((hasattr(refresh_tasks, "refresh_node"), hasattr(sync_tasks, "sync_node"),
+                hasattr(sync_tasks, "sync_nodes")))
 
 
 needs_tasks = pytest.mark.skipif(not distribution_tasks_present(),

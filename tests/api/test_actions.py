@@ -8,7 +8,8 @@ import pytest
 from celery import shared_task
 from rest_framework.test import APIRequestFactory
 
-from overlays.api.common import ServiceUnavailable, start_task
+from core.api.errors import ServiceUnavailable
+from core.api.tasks import start_task
 from tests.api.conftest import needs_tasks
 
 
@@ -45,7 +46,7 @@ def test_syncing_a_node_returns_a_task_with_the_outcome(su, api_settings):
 def test_syncing_a_rule_queues_the_installed_nodes_carrying_it(su):
     from nodes.models import Node
 
-    task = poll(su, su.post("/api/v1/rules/lab/sync/"))
+    task = poll(su, su.post("/api/v1/overlay-rules/lab/sync/"))
 
     carriers = Node.objects.filter(hostname__in=["cn01.prague", "cn02.prague"])
     assert task["state"] == "SUCCESS"
@@ -119,11 +120,9 @@ def test_a_missing_distribution_task_is_a_503_not_a_500(db):
 
 
 def test_rendered_files_hide_the_preshared_keys_but_hash_the_real_ones(su):
-    from django.conf import settings
-
-    from overlays.generators import DEFAULT_PATHS, render_node
+    from overlays.generators import render_node
     from overlays.models import IpsecKey
-    from overlays.snapshot import load_snapshot
+    from overlays.selectors import load_snapshot, node_paths
 
     response = su.get("/api/v1/nodes/cn21.brno/files/")
 
@@ -136,8 +135,7 @@ def test_rendered_files_hide_the_preshared_keys_but_hash_the_real_ones(su):
     for key in IpsecKey.objects.all():
         assert key.secret not in response.content.decode()
     snapshot = load_snapshot()
-    paths = {k: v for k, v in settings.OVERLAY_PATHS.items() if k in DEFAULT_PATHS}
-    real = render_node(snapshot, snapshot.nodes_by_hostname["cn21.brno"], paths)
+    real = render_node(snapshot, snapshot.nodes_by_hostname["cn21.brno"], node_paths())
     real_preshared = next(f for f in real.files if f.path == preshared["path"])
     assert preshared["sha256"] == hashlib.sha256(real_preshared.content.encode()).hexdigest()
     assert response.json()["usbkey"]["managed"]

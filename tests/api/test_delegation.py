@@ -9,7 +9,7 @@ NETWORKS = "/api/v1/networks/"
 
 
 def acme_network(**overrides) -> dict:
-    return {"name": "acme-new", "vdc": "acme", "rule": "customers", "vxlan_id": 120,
+    return {"name": "acme-new", "vdc": "acme", "overlay_rule": "customers", "vxlan_id": 120,
             "vlan_id": 12, "network": "192.168.50.0/24", **overrides}
 
 
@@ -53,7 +53,7 @@ def test_vdc_admin_cannot_reuse_a_used_segment(alice):
 
 def test_segment_used_outside_the_admins_vdcs_is_refused_without_naming_it(su, alice):
     # A superuser's global network inside acme's range (restrictions apply to vDC networks).
-    su.post(NETWORKS, {"name": "global-150", "rule": "customers", "vxlan_id": 150,
+    su.post(NETWORKS, {"name": "global-150", "overlay_rule": "customers", "vxlan_id": 150,
                        "vlan_id": 12, "network": "10.150.0.0/24"}, format="json")
 
     response = alice.post(NETWORKS, acme_network(vxlan_id=150, vlan_id=12), format="json")
@@ -113,10 +113,10 @@ def test_vdc_admin_cannot_create_a_global_network(alice):
 
 
 def test_vdc_admin_cannot_use_the_admin_overlay_rule(alice):
-    response = alice.post(NETWORKS, acme_network(rule="adminoverlay"), format="json")
+    response = alice.post(NETWORKS, acme_network(overlay_rule="adminoverlay"), format="json")
 
     assert response.status_code == 400
-    assert field_errors(response)["rule"] == [
+    assert field_errors(response)["overlay_rule"] == [
         "The admin overlay rule is reserved for node management."]
 
 

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 def test_field_errors_are_keyed_by_field_with_the_models_words(su):
     response = su.post("/api/v1/networks/", {
-        "name": "bad", "rule": "customers", "vxlan_id": 900, "vlan_id": 1,
+        "name": "bad", "overlay_rule": "customers", "vxlan_id": 900, "vlan_id": 1,
         "network": "192.168.70.0/24", "gateway": "192.168.71.1"}, format="json")
 
     assert response.status_code == 400
@@ -20,7 +20,7 @@ def test_field_errors_are_keyed_by_field_with_the_models_words(su):
 
 
 def test_type_errors_come_from_the_serializer_on_the_field(su):
-    response = su.post("/api/v1/networks/", {"name": "x", "rule": "customers",
+    response = su.post("/api/v1/networks/", {"name": "x", "overlay_rule": "customers",
                                              "vxlan_id": "many", "network": "10.9.9.0/24"},
                        format="json")
 
@@ -37,7 +37,7 @@ def test_model_range_checks_keep_the_models_message(su):
 
 
 def test_uniqueness_is_checked_by_the_model(su):
-    response = su.post("/api/v1/rules/", {"name": "customers"}, format="json")
+    response = su.post("/api/v1/overlay-rules/", {"name": "customers"}, format="json")
 
     assert response.status_code == 400
     assert response.json()["errors"]["name"] == [
@@ -54,12 +54,12 @@ def test_unknown_related_names_are_field_errors(su):
 
 
 def test_nested_errors_are_flattened_to_paths(su):
-    response = su.post("/api/v1/rules/", {"name": "nested", "all_nodes": False,
-                                          "node_names": ["cn01.prague", 5, {"x": 1}]},
+    response = su.post("/api/v1/overlay-rules/", {"name": "nested",
+                                                  "nodes": ["cn01.prague", 5, {"x": 1}]},
                        format="json")
 
     assert response.status_code == 400
-    assert set(response.json()["errors"]) == {"node_names[2]"}
+    assert set(response.json()["errors"]) == {"nodes[2]"}
 
 
 def test_malformed_json_is_a_400_with_a_detail(su):
@@ -110,7 +110,7 @@ def test_a_wrong_token_is_401(demo_cluster):
 
 
 def test_deleting_an_object_in_use_is_a_409_naming_the_users(su):
-    response = su.delete("/api/v1/rules/lab/")
+    response = su.delete("/api/v1/overlay-rules/lab/")
 
     assert response.status_code == 409
     assert "lab-net" in response.json()["detail"]
@@ -150,7 +150,7 @@ def test_impossible_lookups_are_404(su, path):
 
 
 def test_nul_characters_in_text_are_refused(su):
-    response = su.post("/api/v1/rules/", {"name": "nul\x00rule"}, format="json")
+    response = su.post("/api/v1/overlay-rules/", {"name": "nul\x00rule"}, format="json")
 
     assert response.status_code == 400
     assert "name" in response.json()["errors"]
@@ -161,7 +161,8 @@ def test_nul_characters_in_text_are_refused(su):
      {"nodes": [{"hostname": "cn\x0001", "pdc": "x"}]}, "nodes[0].hostname"),
     ("/api/v1/admin-overlay/", "put", {"addresses": {"cn\x00": {"ip": "10.44.44.99"}}},
      "addresses.cn\\x00"),
-    ("/api/v1/rules/", "post", {"name": "ok", "description": "bad \ud800"}, "description"),
+    ("/api/v1/overlay-rules/", "post", {"name": "ok", "description": "bad \ud800"},
+     "description"),
 ])
 def test_text_no_database_can_store_is_refused_before_the_models(su, path, method, body,
                                                                   field):

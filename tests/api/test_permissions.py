@@ -56,8 +56,8 @@ NODE_BODY = {"hostname": "cn01.prague", "pdc": "prague", "admin_ip": "10.0.0.11"
              "default_route_nic": "external0", "ssh_host": "127.0.0.1", "ssh_port": 2201,
              "ssh_user": "root", "status": "online"}
 RULE_BODY = {"name": "customers", "port": 4790, "listen_ip": "0.0.0.0", "mtu": 1380,
-             "all_nodes": True}
-NETWORK_BODY = {"name": "acme-web", "vdc": "acme", "rule": "customers", "vxlan_id": 100,
+             "nodes": "all"}
+NETWORK_BODY = {"name": "acme-web", "vdc": "acme", "overlay_rule": "customers", "vxlan_id": 100,
                 "vlan_id": 10, "network": "192.168.10.0/24", "gateway": "192.168.10.1",
                 "mtu": 1300}
 VDC_BODY = {"name": "acme", "admins": ["alice"], "vxlan_allowed": "100-199",
@@ -79,20 +79,20 @@ CASES = [
     Case("GET", "/nodes/cn21.brno/files/", su_only(200)),
     Case("GET", "/nodes/cn21.brno/requirements/", su_only(200)),
     # rules: vDC admins read, superusers write
-    Case("GET", "/rules/", roles(200, 200, 200)),
-    Case("POST", "/rules/", su_only(201), {"name": "extra"}),
-    Case("GET", "/rules/customers/", roles(200, 200, 200)),
-    Case("PUT", "/rules/customers/", su_only(200), RULE_BODY),
-    Case("PATCH", "/rules/customers/", su_only(200), {"mtu": 1380}),
-    Case("DELETE", "/rules/spare/", su_only(204)),
-    Case("POST", "/rules/customers/sync/", su_only(202), needs=TASKS),
+    Case("GET", "/overlay-rules/", roles(200, 200, 200)),
+    Case("POST", "/overlay-rules/", su_only(201), {"name": "extra"}),
+    Case("GET", "/overlay-rules/customers/", roles(200, 200, 200)),
+    Case("PUT", "/overlay-rules/customers/", su_only(200), RULE_BODY),
+    Case("PATCH", "/overlay-rules/customers/", su_only(200), {"mtu": 1380}),
+    Case("DELETE", "/overlay-rules/spare/", su_only(204)),
+    Case("POST", "/overlay-rules/customers/sync/", su_only(202), needs=TASKS),
     # networks: vDC admins inside their vDCs; another vDC's network is a 404
     Case("GET", "/networks/", roles(200, 200, 200)),
     Case("POST", "/networks/", roles(201, 201, 400),
-         {"name": "acme-new", "vdc": "acme", "rule": "customers", "vxlan_id": 150,
+         {"name": "acme-new", "vdc": "acme", "overlay_rule": "customers", "vxlan_id": 150,
           "vlan_id": 12, "network": "192.168.50.0/24"}),
     Case("POST", "/networks/", roles(201, 400, 201),
-         {"name": "globex-new", "vdc": "globex", "rule": "customers", "vxlan_id": 250,
+         {"name": "globex-new", "vdc": "globex", "overlay_rule": "customers", "vxlan_id": 250,
           "vlan_id": 12, "network": "172.16.50.0/24"}),
     Case("GET", "/networks/acme-web/", roles(200, 200, 404)),
     Case("GET", "/networks/globex-app/", roles(200, 404, 200)),
@@ -268,7 +268,7 @@ def test_permission_matrix(case: Case, role: str, matrix_db, db):
 
 
 BROWSABLE = ["/networks/", "/networks/acme-web/", "/networks/globex-app/", "/vnics/",
-             "/vnics/{vnic:web01}/", "/vnics/{vnic:app01}/", "/vdcs/", "/rules/"]
+             "/vnics/{vnic:web01}/", "/vnics/{vnic:app01}/", "/vdcs/", "/overlay-rules/"]
 
 
 @pytest.mark.parametrize("role", ["alice", "bob"])

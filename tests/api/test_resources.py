@@ -41,7 +41,7 @@ def test_node_state_fields_are_read_only(su):
 
 
 def test_vdc_admins_see_rule_names_and_ports_only(alice):
-    response = alice.get("/api/v1/rules/customers/")
+    response = alice.get("/api/v1/overlay-rules/customers/")
 
     assert response.status_code == 200
     assert set(response.json()) == {"name", "port", "mtu", "description", "created_at",
@@ -50,17 +50,17 @@ def test_vdc_admins_see_rule_names_and_ports_only(alice):
 
 
 def test_superusers_see_the_whole_rule(su):
-    rule = su.get("/api/v1/rules/lab/").json()
+    rule = su.get("/api/v1/overlay-rules/lab/").json()
 
-    assert rule["all_nodes"] is False
-    assert rule["node_names"] == ["cn01.prague", "cn02.prague", "cn09.prague"]
+    assert rule["nodes"] == ["cn01.prague", "cn02.prague", "cn09.prague"]
+    assert "all_nodes" not in rule and "node_names" not in rule
     assert rule["config_line"].startswith('overlay_rule_lab="-e vxlan')
 
 
 def test_a_new_rule_takes_the_next_free_port_and_the_conventional_arp_file(su):
-    highest = max(r["port"] for r in su.get("/api/v1/rules/").json()["results"])
+    highest = max(r["port"] for r in su.get("/api/v1/overlay-rules/").json()["results"])
 
-    response = su.post("/api/v1/rules/", {"name": "backup"}, format="json")
+    response = su.post("/api/v1/overlay-rules/", {"name": "backup"}, format="json")
 
     assert response.status_code == 201
     assert response.json()["port"] == highest + 1
@@ -68,11 +68,33 @@ def test_a_new_rule_takes_the_next_free_port_and_the_conventional_arp_file(su):
 
 
 def test_rules_filter_by_node(su):
-    response = su.get("/api/v1/rules/", {"node": "cn09.prague"})
-    partial = su.get("/api/v1/rules/", {"node": "cn09"})
+    response = su.get("/api/v1/overlay-rules/", {"node": "cn09.prague"})
+    partial = su.get("/api/v1/overlay-rules/", {"node": "cn09"})
 
     assert [r["name"] for r in response.json()["results"]] == ["lab"]
     assert partial.json()["count"] == 0
+
+
+def test_rules_filter_on_all_nodes(su):
+    response = su.get("/api/v1/overlay-rules/", {"nodes": "all"})
+
+    assert [r["name"] for r in response.json()["results"]] == ["adminoverlay", "customers"]
+    assert {r["nodes"] for r in response.json()["results"]} == {"all"}
+    assert su.get("/api/v1/overlay-rules/", {"nodes": "some"}).status_code == 400
+
+
+def test_a_rule_node_list_is_all_or_host_names(su):
+    listed = su.patch("/api/v1/overlay-rules/customers/",
+                      {"nodes": ["cn02.prague", "cn01.prague"]}, format="json")
+    everywhere = su.patch("/api/v1/overlay-rules/lab/", {"nodes": "all"}, format="json")
+    wrong = su.patch("/api/v1/overlay-rules/lab/", {"nodes": "some"}, format="json")
+    empty = su.patch("/api/v1/overlay-rules/lab/", {"nodes": []}, format="json")
+
+    assert listed.json()["nodes"] == ["cn01.prague", "cn02.prague"]
+    assert everywhere.json()["nodes"] == "all"
+    assert wrong.json()["errors"] == {"nodes": ['Nodes must be "all" or a list of host names.']}
+    assert empty.json()["errors"] == {
+        "nodes": ["List at least one node, or carry the rule on all nodes."]}
 
 
 # --- networks and vNICs ---------------------------------------------------------------
@@ -120,7 +142,7 @@ def test_vdc_admin_registers_and_removes_a_vnic_on_their_network(alice):
 
 
 def test_vdc_admin_cannot_move_a_vnic_to_another_vdcs_network(alice):
-    web01 = alice.get("/api/v1/vnics/", {"vm": "web01"}).json()["results"][0]
+    web01 = alice.get("/api/v1/vnics/", {"vm_name": "web01"}).json()["results"][0]
 
     response = alice.patch(f"/api/v1/vnics/{web01['id']}/", {"network": "globex-app"},
                            format="json")
@@ -158,7 +180,7 @@ def test_vdc_admin_reads_their_ranges_with_usage(alice):
         "vxlan_free_count": 99,
         "next_free_vxlan": 101,
         "vlan_allowed_count": 11,
-        "vlans_by_vxlan": [{"rule": "customers", "vxlan_id": 100, "vlan_used": [10, 11],
+        "vlans_by_vxlan": [{"overlay_rule": "customers", "vxlan_id": 100, "vlan_used": [10, 11],
                             "vlan_free_count": 9, "next_free_vlan": 12}],
     }
 
@@ -195,9 +217,10 @@ def test_a_new_vdc_admin_can_use_the_api_at_once(su, client_for):
 def test_admin_overlay_shows_every_nodes_address(su):
     overlay = su.get("/api/v1/admin-overlay/").json()
 
-    assert (overlay["rule"], overlay["subnet"], overlay["vxlan_id"], overlay["mtu"]) == (
+    assert (overlay["overlay_rule"], overlay["subnet"], overlay["vxlan_id"], overlay["mtu"]) == (
         "adminoverlay", "10.44.44.0/24", 2, 1300)
-    assert {a["node"]: a["ip"] for a in overlay["addresses"]}["cn21.brno"] == "10.44.44.21"
+    assert overlay["addresses"]["cn21.brno"] == {"ip": "10.44.44.21",
+                                                 "mac": "02:e5:dc:d5:d4:21"}
 
 
 def test_admin_overlay_update_assigns_a_wanted_address(su):
@@ -205,8 +228,7 @@ def test_admin_overlay_update_assigns_a_wanted_address(su):
         "addresses": {"cn01.prague": {"ip": "10.44.44.101"}}}, format="json")
 
     assert response.status_code == 200
-    assert {a["node"]: a["ip"] for a in response.json()["addresses"]}["cn01.prague"] == \
-        "10.44.44.101"
+    assert response.json()["addresses"]["cn01.prague"]["ip"] == "10.44.44.101"
     assert response.json()["vxlan_id"] == 2  # omitted fields keep their value
 
 
@@ -217,12 +239,25 @@ def test_admin_overlay_errors_name_the_request_field(su):
     assert list(response.json()["errors"]) == ["subnet"]
 
 
-def test_admin_overlay_address_errors_are_under_addresses(su):
+def test_admin_overlay_address_errors_are_under_the_address(su):
     response = su.put("/api/v1/admin-overlay/", {
-        "addresses": {"cn01.prague": {"ip": "10.99.0.1"}}}, format="json")
+        "addresses": {"cn01.prague": {"ip": "10.99.0.1"}, "cn99.nowhere": {}}}, format="json")
 
     assert response.status_code == 400
-    assert list(response.json()["errors"]) == ["addresses"]
+    assert response.json()["errors"]["addresses.cn99.nowhere"] == ["No node named cn99.nowhere."]
+    assert list(response.json()["errors"]) == ["addresses.cn99.nowhere",
+                                               "addresses.cn01.prague.ip"]
+
+
+def test_admin_overlay_addresses_can_be_swapped(su):
+    response = su.put("/api/v1/admin-overlay/", {"addresses": {
+        "cn01.prague": {"ip": "10.44.44.12"}, "cn02.prague": {"ip": "10.44.44.11"}}},
+        format="json")
+
+    assert response.status_code == 200
+    addresses = response.json()["addresses"]
+    assert (addresses["cn01.prague"]["ip"], addresses["cn02.prague"]["ip"]) == (
+        "10.44.44.12", "10.44.44.11")
 
 
 def test_firewall_update_and_validation(su):

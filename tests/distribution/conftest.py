@@ -8,6 +8,7 @@ worker is a separate ``celery worker`` process reading the test database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -20,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from celery import states
+from celery.result import AsyncResult
+from celery.signals import after_task_publish
 
 from config.celery import app as celery_app
 from nodes.models import Deployment, Node
@@ -259,7 +263,8 @@ def celery_worker_process(django_db_setup, django_db_blocker, testnode_managemen
         "LOG_LEVEL": "INFO",
         "PYTHONPATH": str(REPO),
     }
-    command = [str(Path(sys.executable).with_name("celery")), "-A", "config", "worker",
+    # ``python -m celery``: this interpreter and its packages, wherever the venv lives.
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker",
                "--pool=threads", "--concurrency=4", "-Q", queue, "-l", "INFO",
                "-n", f"{queue}@%h", "--without-gossip", "--without-mingle",
                "--without-heartbeat"]
@@ -314,3 +319,31 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 30.0, what: st
             tail = worker.log()[-4000:] if worker else ""
             pytest.fail(f"timed out after {timeout:g} s waiting for {what}\n{tail}")
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def published_tasks() -> Iterator[list[str]]:
+    """The ids of the Celery tasks this process publishes inside the block, in order."""
+    ids: list[str] = []
+
+    def collect(sender: object = None, headers: dict | None = None, **kwargs: object) -> None:
+        ids.append((headers or {})["id"])
+
+    after_task_publish.connect(collect, weak=False)
+    try:
+        yield ids
+    finally:
+        after_task_publish.disconnect(collect)
+
+
+def wait_for_tasks(ids: list[str], *, worker: Worker, timeout: float = 30.0) -> None:
+    """Wait until each task has reached its final state in the result backend.
+
+    A sync task drains every request it merged before it finishes, so once the
+    tasks a change published are done, that change's work is over: what did not
+    happen by then will not happen.
+    """
+    assert ids, "no task was published"
+    wait_for(lambda: all(AsyncResult(task_id, app=celery_app).state in states.READY_STATES
+                         for task_id in ids),
+             timeout=timeout, what=f"the end of tasks {', '.join(ids)}", worker=worker)

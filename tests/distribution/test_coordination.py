@@ -9,11 +9,16 @@ import os
 import threading
 
 import pytest
+from django.db import connections
 
 from nodes.models import Deployment, Node
-from overlays import sync
+from overlays import services
+from overlays.distribution.coordination import coordination
+from overlays.distribution.plan import render_desired
+from overlays.distribution.run import run_sync
+from overlays.filegroups import IPF_ADMIN, IPF_OVERLAYS, IPSEC, USBKEY, arp_group
 from overlays.generators import render_node
-from overlays.snapshot import load_snapshot
+from overlays.selectors import load_snapshot, node_paths
 from tests.generators.scenario import build_scenario
 from tests.harness import require_or_skip
 
@@ -27,7 +32,7 @@ def store_backend(request, settings):
         settings.REDIS_URL = url
     else:
         settings.REDIS_URL = ""
-    store = sync.coordination()
+    store = coordination()
     assert type(store).__name__ == ("RedisCoordination" if request.param == "redis"
                                     else "LocalCoordination")
     return store
@@ -35,8 +40,6 @@ def store_backend(request, settings):
 
 @pytest.fixture
 def node(db) -> Node:
-    from overlays import services
-
     return services.save(Node(hostname="cn01", pdc="prague", admin_ip="10.0.0.11",
                               external_ip="203.0.113.11"))
 
@@ -46,14 +49,14 @@ def test_a_request_finding_the_lock_taken_is_merged_and_run_by_the_lock_holder(
     lock = store_backend.lock(node.pk)
     assert lock.acquire()
 
-    first = sync.run_sync(node.pk, scope=frozenset({sync.IPF_ADMIN}), reason="firewall changed")
-    second = sync.run_sync(node.pk, scope=frozenset({sync.USBKEY}), reason="rule changed")
+    first = run_sync(node.pk, scope=frozenset({IPF_ADMIN}), reason="firewall changed")
+    second = run_sync(node.pk, scope=frozenset({USBKEY}), reason="rule changed")
 
     assert (first.status, second.status) == ("coalesced", "coalesced")
     assert not Deployment.objects.exists()
     assert store_backend.pending(node.pk)
     lock.release()
-    drained = sync.run_sync(node.pk, record=False)
+    drained = run_sync(node.pk, record=False)
     assert drained.status == "done"
     assert len(drained.passes) == 1  # both requests in one pass
     deployment = Deployment.objects.get()
@@ -63,12 +66,12 @@ def test_a_request_finding_the_lock_taken_is_merged_and_run_by_the_lock_holder(
 
 
 def test_requests_merge_their_scopes(store_backend, node):
-    store_backend.mark(node.pk, frozenset({sync.IPF_ADMIN}), "a", False)
-    store_backend.mark(node.pk, frozenset({sync.arp_group("/x.json")}), "b", True)
+    store_backend.mark(node.pk, frozenset({IPF_ADMIN}), "a", False)
+    store_backend.mark(node.pk, frozenset({arp_group("/x.json")}), "b", True)
     request = store_backend.pop(node.pk)
-    assert request.scope == frozenset({sync.IPF_ADMIN, "arp:/x.json"})
+    assert request.scope == frozenset({IPF_ADMIN, "arp:/x.json"})
     assert request.verify is True
-    store_backend.mark(node.pk, frozenset({sync.IPF_ADMIN}), "a", False)
+    store_backend.mark(node.pk, frozenset({IPF_ADMIN}), "a", False)
     store_backend.mark(node.pk, None, "c", False)
     assert store_backend.pop(node.pk).scope is None
     assert store_backend.pop(node.pk) is None
@@ -83,18 +86,14 @@ def test_only_one_trigger_queues_a_task_until_it_starts(store_backend, node):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_syncs_of_one_node_never_overlap_and_lose_no_request(store_backend):
-    from overlays import services
-
     node = services.save(Node(hostname="cn01", pdc="prague", admin_ip="10.0.0.11"))
     start = threading.Barrier(8)
     outcomes = []
 
     def worker(index: int) -> None:
-        from django.db import connections
-
         start.wait()
         try:
-            outcomes.append(sync.run_sync(node.pk, reason=f"request {index}"))
+            outcomes.append(run_sync(node.pk, reason=f"request {index}"))
         finally:
             connections.close_all()
 
@@ -116,11 +115,11 @@ def test_concurrent_syncs_of_one_node_never_overlap_and_lose_no_request(store_ba
 
 def test_scoped_rendering_matches_the_full_render_file_for_file():
     snapshot = build_scenario()
-    every_group = frozenset({sync.USBKEY, sync.IPSEC, sync.IPF_ADMIN, sync.IPF_OVERLAYS,
-                             *(sync.arp_group(r.arp_file) for r in snapshot.rules)})
+    every_group = frozenset({USBKEY, IPSEC, IPF_ADMIN, IPF_OVERLAYS,
+                             *(arp_group(r.arp_file) for r in snapshot.rules)})
     for node in snapshot.nodes:
-        full = render_node(snapshot, node, sync.node_paths())
-        scoped = sync.render_desired(snapshot, node, every_group, sync.node_paths())
+        full = render_node(snapshot, node, node_paths())
+        scoped = render_desired(snapshot, node, every_group, node_paths())
         assert scoped.files == full.files
         assert scoped.usbkey == full.usbkey
 
@@ -128,17 +127,10 @@ def test_scoped_rendering_matches_the_full_render_file_for_file():
 @pytest.mark.django_db
 def test_scoped_rendering_matches_on_the_demo_cluster(demo_cluster):
     snapshot = load_snapshot()
-    every_group = frozenset({sync.USBKEY, sync.IPSEC, sync.IPF_ADMIN, sync.IPF_OVERLAYS,
-                             *(sync.arp_group(r.arp_file) for r in snapshot.rules)})
+    every_group = frozenset({USBKEY, IPSEC, IPF_ADMIN, IPF_OVERLAYS,
+                             *(arp_group(r.arp_file) for r in snapshot.rules)})
     for node in snapshot.nodes:
-        full = render_node(snapshot, node, sync.node_paths())
-        assert sync.render_desired(snapshot, node, every_group, sync.node_paths()).files == \
+        full = render_node(snapshot, node, node_paths())
+        assert render_desired(snapshot, node, every_group, node_paths()).files == \
             full.files
 
-
-def test_ls_output_gives_the_mode_and_numeric_owner():
-    assert sync.parse_ls_line("-rw-r--r--   1 0   0   2048 Jan  1 00:00 /usbkey/config\n") == \
-        (0o644, "0", "0")
-    assert sync.parse_ls_line("-rwsr-x--T 1 12 34 1 Jan 1 00:00 f") == (0o5750, "12", "34")
-    assert sync.parse_ls_line("ls: cannot access") is None
-    assert sync.parse_ls_line("drwxr-xr-x 2 0 0 4096 Jan 1 00:00 d") is None

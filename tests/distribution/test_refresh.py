@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from nodes import refresh
+from nodes import facts
 from nodes.models import Node, NodeStatus, SyncStatus
+from overlays import services
 from overlays.models import AdminOverlayAddress
+from overlays.tasks import run_refresh
 from tests.distribution.conftest import add_node_record, seed_usbkey
 
 # A trimmed sysinfo of a real SmartOS compute node: MACs without leading zeros,
@@ -35,7 +37,7 @@ SYSINFO = {
 
 
 def test_sysinfo_gives_identity_pdc_addresses_and_node_vnics():
-    info = refresh.parse_sysinfo(json.dumps(SYSINFO))
+    info = facts.parse_sysinfo(json.dumps(SYSINFO))
 
     assert (info.uuid, info.hostname, info.pdc) == (
         "44454c4c-5000-1036-8038-b3c04f4d3532", "cn07", "brno")
@@ -48,31 +50,31 @@ def test_sysinfo_gives_identity_pdc_addresses_and_node_vnics():
 def test_sysinfo_without_an_external_interface_has_no_external_ip():
     data = json.loads(json.dumps(SYSINFO))
     del data["Virtual Network Interfaces"]["external0"]
-    assert refresh.parse_sysinfo(json.dumps(data)).external_ip is None
+    assert facts.parse_sysinfo(json.dumps(data)).external_ip is None
 
 
 def test_sysinfo_that_is_not_json_is_refused():
-    with pytest.raises(refresh.FactsError, match="JSON"):
-        refresh.parse_sysinfo("sysinfo: command not found")
+    with pytest.raises(facts.FactsError, match="JSON"):
+        facts.parse_sysinfo("sysinfo: command not found")
 
 
 def test_nictagadm_parseable_output_gives_sorted_tag_names():
     text = "external|0:1b:21:a:b:d|ixgbe1|normal\nadmin|0:1b:21:a:b:c|ixgbe0|normal\n"
-    assert refresh.parse_nictags(text) == ["admin", "external"]
+    assert facts.parse_nictags(text) == ["admin", "external"]
 
 
 def test_default_route_interface_is_read_from_route_get():
     text = "   route to: default\ndestination: default\n  interface: external0\n"
-    assert refresh.parse_default_route(text) == "external0"
-    assert refresh.parse_default_route("route: writing to routing socket: not in table") == ""
+    assert facts.parse_default_route(text) == "external0"
+    assert facts.parse_default_route("route: writing to routing socket: not in table") == ""
 
 
 def test_loaded_rules_json_is_read_and_an_empty_file_means_none():
     text = '{"customers": "-e vxlan -p vxlan/listen_port=4790"}'
-    assert refresh.parse_loaded_rules(text) == {"customers": "-e vxlan -p vxlan/listen_port=4790"}
-    assert refresh.parse_loaded_rules("") == {}
-    with pytest.raises(refresh.FactsError):
-        refresh.parse_loaded_rules("[1, 2]")
+    assert facts.parse_loaded_rules(text) == {"customers": "-e vxlan -p vxlan/listen_port=4790"}
+    assert facts.parse_loaded_rules("") == {}
+    with pytest.raises(facts.FactsError):
+        facts.parse_loaded_rules("[1, 2]")
 
 
 @pytest.mark.services
@@ -86,7 +88,7 @@ def test_refresh_records_what_the_node_reports(testnode_cluster, ssh_transport):
                                            sync_status=SyncStatus.IN_SYNC)
     cn01.set_loaded_overlay_rules({"customers": "-e vxlan -p vxlan/listen_port=4790"})
 
-    result = refresh.refresh_node(node.pk)
+    result = run_refresh(node.pk)
 
     assert result.ok, result.error
     node.refresh_from_db()
@@ -108,14 +110,12 @@ def test_refresh_records_what_the_node_reports(testnode_cluster, ssh_transport):
 @pytest.mark.django_db
 def test_refresh_adopts_the_nodes_adminoverlay_vnic_when_none_is_recorded(
         testnode_cluster, ssh_transport):
-    from overlays import services
-
     cn01 = testnode_cluster.add("cn01", pdc="prague", admin_overlay_ip="10.44.44.31")
     node = add_node_record(cn01)
     services.admin_overlay_init(subnet="10.44.44.0/24")
     AdminOverlayAddress.objects.filter(node=node).delete()
 
-    result = refresh.refresh_node(node.pk)
+    result = run_refresh(node.pk)
 
     assert result.ok and "adminoverlay_0" in result.changed
     address = AdminOverlayAddress.objects.get(node=node)
@@ -129,7 +129,7 @@ def test_refresh_of_a_stopped_node_marks_it_unreachable(testnode_cluster, ssh_tr
     node = add_node_record(cn01)
     cn01.stop()
 
-    result = refresh.refresh_node(node.pk)
+    result = run_refresh(node.pk)
 
     assert not result.ok and "Connection refused" in result.error
     node.refresh_from_db()
@@ -143,7 +143,7 @@ def test_refresh_with_a_wrong_host_key_is_refused_and_says_why(testnode_cluster,
     node = add_node_record(cn01)
     Node.objects.filter(pk=node.pk).update(ssh_host_key=cn02.host_key_line)
 
-    result = refresh.refresh_node(node.pk)
+    result = run_refresh(node.pk)
 
     assert not result.ok
     node.refresh_from_db()

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import grp
 import json
+import os
 import pwd
 import stat
 
 import pytest
 
 from nodes.models import DeployedFile, Deployment, Node, NodeStatus, SyncStatus
-from nodes.refresh import refresh_node
-from overlays import services, sync
+from overlays import services
+from overlays.distribution.drift import check_drift
+from overlays.distribution.plan import sha256_text
+from overlays.distribution.queue import sync_node
+from overlays.distribution.run import run_sync, sync_many
+from overlays.filegroups import IPSEC, arp_group
 from overlays.generators import render_node, required_key_pairs
 from overlays.models import OverlayRule, VirtualNetwork, Vnic
-from overlays.snapshot import load_snapshot
-from overlays.tasks import sync_node
+from overlays.selectors import load_snapshot, node_paths
+from overlays.tasks import run_refresh
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
@@ -44,13 +49,13 @@ EACH_RELOAD_ONCE = [
 
 def sync_all(cluster, **options) -> dict:
     ids = [cluster.node(h).pk for h in cluster.test_nodes]
-    return sync.sync_many(ids, **options)
+    return sync_many(ids, **options)
 
 
 def desired(hostname: str):
     snapshot = load_snapshot()
     view = snapshot.nodes_by_hostname[hostname]
-    return render_node(snapshot, view, sync.node_paths())
+    return render_node(snapshot, view, node_paths())
 
 
 def owner_of(path) -> tuple[str, str, int]:
@@ -102,10 +107,12 @@ def test_first_sync_writes_every_file_with_content_mode_and_owner_and_runs_each_
     assert peers_in(cluster.read("cn01", IKE)) == {"203.0.113.13"}
 
 
-def test_first_sync_keeps_every_other_usbkey_config_line_and_the_files_mode(cluster):
+def test_first_sync_keeps_every_other_usbkey_config_line_and_the_files_mode_and_owner(
+        cluster):
     cn01 = cluster.tn("cn01")
     before = cn01.path(USBKEY).read_bytes()
     cn01.path(USBKEY).chmod(0o600)
+    os.chown(cn01.path(USBKEY), pwd.getpwnam("netadm").pw_uid, grp.getgrnam("netadm").gr_gid)
 
     sync_all(cluster)
 
@@ -113,7 +120,7 @@ def test_first_sync_keeps_every_other_usbkey_config_line_and_the_files_mode(clus
     assert after.startswith(before)  # platform lines untouched; managed keys appended
     added = after[len(before):].decode().splitlines()
     assert added and all(line.startswith(("overlay_rule_", "adminoverlay_0_")) for line in added)
-    assert stat.S_IMODE(cn01.path(USBKEY).stat().st_mode) == 0o600
+    assert owner_of(cn01.path(USBKEY)) == ("netadm", "netadm", 0o600)
     assert 'overlay_rule_lab="' in after.decode()
     assert 'overlay_rule_lab="' not in cluster.read("cn03", USBKEY)
 
@@ -189,11 +196,11 @@ def test_a_scoped_sync_renders_and_compares_only_the_files_of_its_scope(cluster)
     sync_all(cluster)
     node_id = cluster.node("cn02").pk
 
-    outcome = sync.run_sync(node_id, scope=frozenset({sync.arp_group(LAB_ARP)}),
+    outcome = run_sync(node_id, scope=frozenset({arp_group(LAB_ARP)}),
                             reason="one rule")
 
     assert outcome.passes[0].plan.considered == (LAB_ARP,)
-    full = sync.run_sync(node_id, reason="everything")
+    full = run_sync(node_id, reason="everything")
     assert len(full.passes[0].plan.considered) == 9
 
 
@@ -208,7 +215,7 @@ def test_moving_a_node_to_another_pdc_rewrites_the_ipsec_files_on_both_sides(
     cn02.set_sysinfo(pdc="brno")
 
     with django_capture_on_commit_callbacks(execute=True):
-        result = refresh_node(cluster.node("cn02").pk)
+        result = run_refresh(cluster.node("cn02").pk)
 
     assert result.ok and "pdc" in result.changed
     assert cluster.node("cn02").pdc == "brno"
@@ -262,12 +269,12 @@ def test_a_node_that_is_down_is_marked_pending_and_caught_up_when_a_refresh_find
     assert (node.status, node.sync_status) == (NodeStatus.UNREACHABLE, SyncStatus.PENDING)
     assert "node unreachable" in node.sync_message
     # Further triggers skip it without trying to connect.
-    sync.run_sync(node_id, reason="another change")
+    run_sync(node_id, reason="another change")
     assert cluster.deployments("cn03")[-1].result == "skipped"
     assert cluster.node("cn03").sync_status == SyncStatus.PENDING
 
     cn03.start()
-    result = refresh_node(node_id)
+    result = run_refresh(node_id)
 
     assert result.ok and result.sync_requested
     node = cluster.node("cn03")
@@ -291,7 +298,7 @@ def test_an_upload_interrupted_midway_leaves_the_old_file_and_marks_the_node_fai
                      'exec /bin/chown "$@"\n')
     chown.chmod(0o755)
 
-    sync.run_sync(cluster.node("cn01").pk, reason="test")
+    run_sync(cluster.node("cn01").pk, reason="test")
 
     assert cn01.path(PRESHARED).read_bytes() == old_secret
     assert stat.S_IMODE(cn01.path(PRESHARED).stat().st_mode) == 0o400
@@ -306,7 +313,7 @@ def test_an_upload_interrupted_midway_leaves_the_old_file_and_marks_the_node_fai
     assert not DeployedFile.objects.filter(node=node).exists()  # nothing counts as deployed
 
     chown.unlink()
-    sync.run_sync(node.pk, reason="after repair")
+    run_sync(node.pk, reason="after repair")
 
     assert cluster.node("cn01").sync_status == SyncStatus.IN_SYNC
     assert cn01.path(PRESHARED).read_text() == \
@@ -322,7 +329,7 @@ def test_a_failed_reload_keeps_the_old_hash_so_the_next_sync_reloads_again(clust
     cn01.fail("svcadm", "svcadm: Pattern 'ike' doesn't match any instances", exit_status=3)
     services.rotate_ipsec_keys()
 
-    sync.run_sync(cluster.node("cn01").pk, scope=frozenset({sync.IPSEC}), reason="rotation")
+    run_sync(cluster.node("cn01").pk, scope=frozenset({IPSEC}), reason="rotation")
 
     node = cluster.node("cn01")
     assert node.sync_status == SyncStatus.FAILED
@@ -332,13 +339,13 @@ def test_a_failed_reload_keeps_the_old_hash_so_the_next_sync_reloads_again(clust
 
     cn01.succeed("svcadm")
     cluster.clear_calls()
-    sync.run_sync(node.pk, scope=frozenset({sync.IPSEC}), reason="retry")
+    run_sync(node.pk, scope=frozenset({IPSEC}), reason="retry")
 
     assert cluster.node("cn01").sync_status == SyncStatus.IN_SYNC
     assert cn01.calls("svcadm") == ["svcadm refresh ipsec/policy", "svcadm refresh ike"]
     assert cn01.path(PRESHARED).read_text() == new_content
     assert DeployedFile.objects.get(node=node, path=PRESHARED).sha256 == \
-        sync.sha256_text(new_content)
+        sha256_text(new_content)
 
 
 # --- rules leaving a node, drift --------------------------------------------------------
@@ -373,7 +380,7 @@ def test_the_drift_check_reports_hand_edits_and_missing_files(cluster):
     usbkey.write_text(usbkey.read_text().replace("mtu=1400", "mtu=9000")
                       + "ntp_hosts=ntp.example.net\n")
 
-    reports = {h: sync.check_drift(cluster.node(h).pk) for h in cluster.test_nodes}
+    reports = {h: check_drift(cluster.node(h).pk) for h in cluster.test_nodes}
 
     assert [(i.path, i.state) for i in reports["cn01"].drifted] == [(CUSTOMERS_ARP, "modified")]
     assert [(i.path, i.state) for i in reports["cn02"].drifted] == [(IPF_ADMIN, "missing")]
@@ -382,5 +389,5 @@ def test_the_drift_check_reports_hand_edits_and_missing_files(cluster):
 
     sync_all(cluster, verify=True, reason="repair")
 
-    assert all(not sync.check_drift(cluster.node(h).pk).drifted for h in cluster.test_nodes)
+    assert all(not check_drift(cluster.node(h).pk).drifted for h in cluster.test_nodes)
     assert "ntp_hosts=ntp.example.net\n" in usbkey.read_text()  # the node's own edit stays

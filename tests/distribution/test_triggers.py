@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.db import transaction
+from kombu.exceptions import OperationalError
 
 from nodes.models import Deployment, Node
-from overlays import services, sync
+from overlays import changes, services
+from overlays.distribution.plan import managed_digest, sha256_text
+from overlays.distribution.queue import sync_node
 from overlays.generators import render_cluster
 from overlays.models import (
     AdminOverlay,
@@ -24,18 +28,19 @@ from overlays.models import (
     VirtualNetwork,
     Vnic,
 )
-from overlays.snapshot import load_snapshot
+from overlays.selectors import load_snapshot, node_paths
+from overlays.statefile import import_state
 
 pytestmark = pytest.mark.django_db
 
 
 def rendered() -> dict[str, dict[str, str]]:
     """hostname -> {path: content hash} of everything the cluster must hold."""
-    files = render_cluster(load_snapshot(), sync.node_paths())
+    files = render_cluster(load_snapshot(), node_paths())
     result = {}
     for hostname, node_files in files.items():
-        digests = {f.path: sync.sha256_text(f.content) for f in node_files.files}
-        digests[node_files.usbkey.path] = sync.managed_digest(node_files.usbkey.managed)
+        digests = {f.path: sha256_text(f.content) for f in node_files.files}
+        digests[node_files.usbkey.path] = managed_digest(node_files.usbkey.managed)
         result[hostname] = digests
     return result
 
@@ -53,8 +58,6 @@ def changed_files(before: dict, after: dict) -> dict[str, set[str]]:
 @pytest.fixture
 def synced_demo(db, demo_state, django_capture_on_commit_callbacks):
     """The demo cluster imported; the import's own commit hook synced every node."""
-    from overlays.statefile import import_state
-
     with django_capture_on_commit_callbacks(execute=True):
         import_state(demo_state)
     assert Deployment.objects.filter(result="ok").count() == Node.objects.count()
@@ -243,13 +246,12 @@ def test_a_change_syncs_exactly_the_nodes_and_files_it_changes(
     assert set(Node.objects.values_list("sync_status", flat=True)) == {"in_sync"}
 
 
-def test_many_changes_in_one_transaction_sync_each_node_once(
+def test_many_changes_in_one_batch_sync_each_node_once(
         synced_demo, django_capture_on_commit_callbacks):
-    from django.db import transaction
-
     last_id = Deployment.objects.order_by("-id").values_list("id", flat=True).first()
 
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic(), \
+            changes.batch():
         add_vnic()
         readdress_vnic()
         change_rule_mtu()
@@ -263,8 +265,6 @@ def test_many_changes_in_one_transaction_sync_each_node_once(
 
 
 def test_a_rolled_back_transaction_syncs_nothing(synced_demo, django_capture_on_commit_callbacks):
-    from django.db import transaction
-
     last_id = Deployment.objects.order_by("-id").values_list("id", flat=True).first()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -288,3 +288,52 @@ def test_automatic_sync_can_be_switched_off(synced_demo, settings,
         add_vnic()
 
     assert not Deployment.objects.filter(id__gt=last_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dispatch_failing_after_commit_is_logged_and_the_write_stands(
+        demo_state, settings, monkeypatch, caplog):
+    """The broker being down never turns a committed change into an error for its caller."""
+    settings.OVERLAY_AUTO_SYNC = False
+    import_state(demo_state)
+
+    def broker_down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+    settings.OVERLAY_AUTO_SYNC = True
+    monkeypatch.setattr(sync_node, "apply_async", broker_down)
+
+    add_vnic()  # commits (no test transaction here), then dispatches: the broker fails
+
+    assert Vnic.objects.filter(vm_name="web09").exists()
+    assert "Error calling SyncBatch.dispatch in on_commit()" in caplog.text
+    assert "Connection refused" in caplog.text
+
+
+def test_a_batch_left_by_an_exception_syncs_nothing(
+        synced_demo, django_capture_on_commit_callbacks):
+    last_id = Deployment.objects.order_by("-id").values_list("id", flat=True).first()
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        with pytest.raises(RuntimeError), changes.batch():
+            with changes.batch():  # a nested batch hands its requests to the outer one
+                add_vnic()
+            raise RuntimeError("given up")
+
+    assert not Deployment.objects.filter(id__gt=last_id).exists()
+
+
+def test_nested_batches_sync_each_node_once_when_the_outer_one_ends(
+        synced_demo, django_capture_on_commit_callbacks):
+    last_id = Deployment.objects.order_by("-id").values_list("id", flat=True).first()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic(), \
+            changes.batch():
+        with changes.batch():
+            add_vnic()
+        change_rule_mtu()
+
+    assert len(callbacks) == 1
+    hosts = list(Deployment.objects.filter(id__gt=last_id).values_list("node__hostname",
+                                                                         flat=True))
+    assert hosts and len(hosts) == len(set(hosts))

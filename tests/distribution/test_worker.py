@@ -8,18 +8,18 @@ REQUIRE_SERVICES=1).
 
 from __future__ import annotations
 
-import time
 from io import StringIO
 
 import pytest
+from celery import states
 from django.core.management import call_command
 
 from nodes.models import Deployment, Node, NodeStatus, SyncStatus
-from nodes.tasks import refresh_node
 from overlays import services
+from overlays.distribution.queue import SYNC_NODE, sync_node
 from overlays.models import VirtualNetwork, Vnic
-from overlays.tasks import sync_node
-from tests.distribution.conftest import wait_for
+from overlays.tasks import refresh_node
+from tests.distribution.conftest import published_tasks, wait_for, wait_for_tasks
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -46,17 +46,18 @@ def test_a_committed_vnic_change_is_pushed_by_the_worker_to_the_other_carrier_on
         worker, cluster):
     push_everything(worker, cluster)
 
-    services.save(Vnic(vm_name="lab02", node=cluster.node("cn01"),
-                       network=VirtualNetwork.objects.get(name="labnet"),
-                       mac="02:08:20:cc:00:02", ip="10.77.0.12"))
+    with published_tasks() as queued:
+        services.save(Vnic(vm_name="lab02", node=cluster.node("cn01"),
+                           network=VirtualNetwork.objects.get(name="labnet"),
+                           mac="02:08:20:cc:00:02", ip="10.77.0.12"))
 
-    wait_for(lambda: results("cn02") == ["ok", "ok"], what="cn02's second sync", worker=worker)
+    wait_for_tasks(queued, worker=worker)  # everything the change queued has run
+    assert results("cn02") == ["ok", "ok"]
     assert "02:08:20:cc:00:02" in cluster.read("cn02", LAB_ARP)
     assert cluster.svcadm("cn02") == ["svcadm restart network/varpd"]
-    time.sleep(0.5)
     assert results("cn01") == results("cn03") == ["ok"]
     assert cluster.svcadm("cn01") == cluster.svcadm("cn03") == []
-    assert "overlays.tasks.sync_node" in worker.log()
+    assert SYNC_NODE in worker.log()
 
 
 def test_the_worker_retries_a_down_node_with_backoff_then_marks_it_pending_until_it_returns(
@@ -92,10 +93,12 @@ def test_the_worker_retries_a_down_node_with_backoff_then_marks_it_pending_until
 def test_a_wrong_host_key_is_not_retried_by_the_worker(worker, cluster):
     Node.objects.filter(hostname="cn01").update(ssh_host_key=cluster.tn("cn02").host_key_line)
 
-    sync_node.delay(cluster.node("cn01").pk, reason="test")
+    task = sync_node.delay(cluster.node("cn01").pk, reason="test")
 
-    wait_for(lambda: results("cn01") == ["failed"], what="the failed sync", worker=worker)
-    time.sleep(1.5)  # longer than the whole backoff of the retries it must not make
+    # A retry would leave the task in RETRY; it ends at once, successfully.
+    wait_for_tasks([task.id], worker=worker)
+    assert task.state == states.SUCCESS
+    assert task.result["results"] == ["failed"]
     assert results("cn01") == ["failed"]
     node = cluster.node("cn01")
     assert node.sync_status == SyncStatus.FAILED and "does not match" in node.sync_message
@@ -107,17 +110,18 @@ def test_a_burst_of_committed_changes_is_coalesced_into_few_syncs(worker, cluste
     web = VirtualNetwork.objects.get(name="web")
     macs = [f"02:08:20:dd:00:{i:02x}" for i in range(1, 9)]
 
-    for index, mac in enumerate(macs, start=1):
-        services.save(Vnic(vm_name=f"burst{index}", node=cluster.node("cn01"), network=web,
-                           mac=mac, ip=f"192.168.10.{100 + index}"))
+    with published_tasks() as queued:
+        for index, mac in enumerate(macs, start=1):
+            services.save(Vnic(vm_name=f"burst{index}", node=cluster.node("cn01"),
+                               network=web, mac=mac, ip=f"192.168.10.{100 + index}"))
 
     def all_pushed() -> bool:
         return all(mac in cluster.read(h, CUSTOMERS_ARP) for h in ("cn02", "cn03")
                    for mac in macs) and Node.objects.filter(
             hostname__in=["cn02", "cn03"], sync_status=SyncStatus.IN_SYNC).count() == 2
 
-    wait_for(all_pushed, what="every burst vNIC on cn02 and cn03", worker=worker)
-    time.sleep(1.5)
+    wait_for_tasks(queued, worker=worker)  # the tasks drained every merged request
+    assert all_pushed()
     for hostname in ("cn02", "cn03"):
         later = results(hostname)[1:]
         assert 1 <= len(later) <= 2, later  # eight triggers, one or two syncs

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.validators import validate_local_mac
 from overlays import services
 from overlays.models import AdminOverlay, AdminOverlayAddress, OverlayRule
-from overlays.validators import validate_local_mac
 
 from .helpers import invalid
 
@@ -94,7 +94,7 @@ def test_init_takes_given_addresses_and_assigns_the_rest(nodes):
 
 
 def test_init_with_an_unknown_host_name_is_refused(nodes):
-    with invalid("addresses", "cn99"):
+    with invalid("addresses.cn99", "No node named cn99."):
         services.admin_overlay_init(subnet="10.44.44.0/24", addresses={"cn99": {}})
 
 
@@ -244,7 +244,7 @@ def test_assigning_a_malformed_ip_is_rejected_on_ip(overlay, cn01):
 
 
 def test_init_again_keeps_the_rule_and_ids_it_is_not_given(nodes):
-    services.admin_overlay_init(subnet="10.44.44.0/24", rule_name="mgmt", vxlan_id=5,
+    services.admin_overlay_init(subnet="10.44.44.0/24", overlay_rule="mgmt", vxlan_id=5,
                                 vlan_id=6)
     overlay = services.admin_overlay_init(subnet="10.55.0.0/24")
     assert (overlay.rule.name, overlay.vxlan_id, overlay.vlan_id) == ("mgmt", 5, 6)

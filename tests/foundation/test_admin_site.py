@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import Max
+from django.test import override_settings
 from django.urls import reverse
 
-from nodes.models import Node
+from core.admin import ServiceAdmin
+from nodes.models import Deployment, Node
 from overlays import services
-from overlays.models import AdminOverlay, AdminOverlayAddress, IpsecKey, OverlayRule, VirtualNetwork
+from overlays.models import (
+    AdminOverlay,
+    AdminOverlayAddress,
+    FirewallSettings,
+    IpsecKey,
+    OverlayRule,
+    VirtualNetwork,
+    Vnic,
+)
 from overlays.statefile import import_state
 from tests.conftest import DEMO_FILE
 from vdc.models import Vdc
@@ -25,13 +40,15 @@ def demo_module(django_db_setup, django_db_blocker):
 
     Each test runs in a savepoint inside it (pytest-django's ``db``), so a test's own
     changes roll back and the next test sees the demo cluster again, as Django's
-    ``setUpTestData`` does.
+    ``setUpTestData`` does. The import schedules no sync: its syncs could never run (the
+    transaction never commits), and the tests that run syncs schedule their own.
     """
     with django_db_blocker.unblock():
         outer = transaction.atomic()
         outer.__enter__()
         try:
-            import_state(json.loads(DEMO_FILE.read_text()))
+            with override_settings(OVERLAY_AUTO_SYNC=False):
+                import_state(json.loads(DEMO_FILE.read_text()))
         except BaseException:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
@@ -336,3 +353,169 @@ def test_vnic_with_a_mac_of_the_same_rule_is_shown_on_the_form(client):
     page = url(Vnic, "change", vnic.pk)
     response = client.post(page, form_data(client.get(page)) | {"mac": "02:08:20:aa:00:01"})
     assert "web01" in " ".join(response.context["adminform"].form.errors["mac"])
+
+
+# --- bulk "Delete selected" goes through the services --------------------------------------------
+#
+# Django's own bulk action runs one QuerySet.delete() that no service sees, so nothing was
+# synced (it happened for nodes and vDCs). These tests sync every node of the demo cluster
+# first, then compare the deployments that a bulk delete in the admin causes with those of
+# deleting the same objects through services.delete.
+
+
+@pytest.fixture
+def synced_client(client, django_capture_on_commit_callbacks):
+    """The superuser's admin client, after every node was synced through the admin."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url(Node, "changelist"), {
+            "action": "sync_nodes",
+            "_selected_action": [str(pk) for pk in Node.objects.values_list("pk", flat=True)]})
+    assert response.status_code == 302
+    assert set(Node.objects.values_list("sync_status", flat=True)) == {"in_sync"}
+    return client
+
+
+@pytest.fixture
+def deleted_through_services(monkeypatch):
+    """(model, pk) of every object services.delete is called with, in order."""
+    seen: list[tuple[type[models.Model], int]] = []
+    original = services.delete
+
+    def spy(obj: models.Model) -> None:
+        seen.append((type(obj), obj.pk))
+        original(obj)
+
+    monkeypatch.setattr(services, "delete", spy)
+    return seen
+
+
+def pushed_by(change: Callable[[], object], capture) -> dict[str, set[str]]:
+    """Run change and the syncs it schedules, then undo both; hostname -> paths pushed.
+
+    Undone means the database (a savepoint) and the node files (the local transport's
+    directory is put back as it was).
+    """
+    root = Path(settings.OVERLAY_LOCAL_ROOT)
+    kept = root.with_name(f"{root.name}-kept")
+    shutil.copytree(root, kept)
+    last_id = Deployment.objects.aggregate(last=Max("id"))["last"] or 0
+    savepoint = transaction.savepoint()
+    try:
+        with capture(execute=True):
+            change()
+        pushed: dict[str, set[str]] = {}
+        for deployment in Deployment.objects.filter(id__gt=last_id).select_related("node"):
+            assert deployment.result in ("ok", "no-change"), deployment.error
+            pushed.setdefault(deployment.node.hostname, set()).update(
+                f["path"] for f in deployment.files_changed)
+        return pushed
+    finally:
+        transaction.savepoint_rollback(savepoint)
+        shutil.rmtree(root)
+        kept.rename(root)
+
+
+def bulk_delete(client, model: type[models.Model], pks: list[int]) -> None:
+    """The changelist's "Delete selected" action, confirmed."""
+    response = client.post(url(model, "changelist"), {
+        "action": "delete_selected", "_selected_action": [str(pk) for pk in pks], "post": "yes"})
+    assert response.status_code == 302
+    assert not model._default_manager.filter(pk__in=pks).exists()
+
+
+def _empty_vdc() -> Vdc:
+    return services.save(Vdc(name="initech"))
+
+
+def _rule_without_networks() -> OverlayRule:
+    return services.save(OverlayRule(name="backup", all_nodes=False,
+                                      node_names=["cn02.prague", "cn21.brno"]))
+
+
+def _network_without_vnics() -> VirtualNetwork:
+    return services.save(VirtualNetwork(name="acme-spare", vdc=Vdc.objects.get(name="acme"),
+                                        rule=OverlayRule.objects.get(name="customers"),
+                                        vxlan_id=150, vlan_id=12, network="192.168.50.0/24"))
+
+
+# model, and the objects to delete (made, and their own syncs run, before measuring)
+BULK_DELETES: dict[str, tuple[type[models.Model], Callable[[], list[models.Model]]]] = {
+    "node": (Node, lambda: [Node.objects.get(hostname="cn04.prague")]),
+    "vdc": (Vdc, lambda: [_empty_vdc()]),
+    "overlay rule": (OverlayRule, lambda: [_rule_without_networks()]),
+    "virtual network": (VirtualNetwork, lambda: [_network_without_vnics()]),
+    "vnics": (Vnic, lambda: list(Vnic.objects.filter(vm_name__in=["lab02", "web02"]))),
+    "admin overlay": (AdminOverlay, lambda: [AdminOverlay.objects.get()]),
+    "firewall settings": (FirewallSettings, lambda: [FirewallSettings.load()]),
+    "IPSec key": (IpsecKey, lambda: [IpsecKey.objects.order_by("id").first()]),
+}
+
+
+def test_every_model_whose_admin_writes_through_the_services_is_covered():
+    service_admins = {model for model, model_admin in admin.site._registry.items()
+                      if isinstance(model_admin, ServiceAdmin)}
+    assert service_admins == {model for model, _ in BULK_DELETES.values()}
+
+
+@pytest.mark.parametrize("case", BULK_DELETES, ids=str)
+def test_bulk_delete_in_the_admin_goes_through_the_services_and_syncs_like_a_single_delete(
+        synced_client, case, deleted_through_services, django_capture_on_commit_callbacks):
+    model, make = BULK_DELETES[case]
+    with django_capture_on_commit_callbacks(execute=True):
+        pks = [obj.pk for obj in make()]
+
+    def through_services() -> None:
+        with transaction.atomic():
+            for obj in model._default_manager.filter(pk__in=pks):
+                services.delete(obj)
+
+    single = pushed_by(through_services, django_capture_on_commit_callbacks)
+    deleted_through_services.clear()
+    bulk = pushed_by(lambda: bulk_delete(synced_client, model, pks),
+                     django_capture_on_commit_callbacks)
+
+    assert sorted(pk for _, pk in deleted_through_services) == sorted(pks)
+    assert {m for m, _ in deleted_through_services} == {model}
+    assert bulk == single
+
+
+@pytest.mark.parametrize("case", ["node", "vnics", "overlay rule", "admin overlay",
+                                  "firewall settings", "IPSec key"])
+def test_bulk_deletes_that_change_node_files_sync_those_nodes(
+        synced_client, case, django_capture_on_commit_callbacks):
+    model, make = BULK_DELETES[case]
+    with django_capture_on_commit_callbacks(execute=True):
+        pks = [obj.pk for obj in make()]
+    assert pushed_by(lambda: bulk_delete(synced_client, model, pks),
+                     django_capture_on_commit_callbacks)
+
+
+def test_deleting_a_node_in_bulk_rewrites_every_peers_files(
+        synced_client, django_capture_on_commit_callbacks):
+    gone = Node.objects.get(hostname="cn04.prague")
+    pushed = pushed_by(lambda: bulk_delete(synced_client, Node, [gone.pk]),
+                       django_capture_on_commit_callbacks)
+    assert set(pushed) == {"cn01.prague", "cn02.prague", "cn03.prague", "cn21.brno"}
+    # Its adminoverlay_0 leaves every peer's admin-overlay ARP table.
+    assert all("/opt/custom/networking/adminoverlay_overlay.json" in paths
+               for paths in pushed.values())
+
+
+def test_a_bulk_delete_that_fails_half_way_deletes_nothing(client, monkeypatch):
+    pks = list(Vnic.objects.filter(vm_name__in=["lab01", "lab02"]).values_list("pk", flat=True))
+    original = services.delete
+    calls = []
+
+    def fail_second(obj: models.Model) -> None:
+        calls.append(obj)
+        if len(calls) == 2:
+            raise RuntimeError("the second delete fails")
+        original(obj)
+
+    monkeypatch.setattr(services, "delete", fail_second)
+    with pytest.raises(RuntimeError):
+        client.post(url(Vnic, "changelist"), {
+            "action": "delete_selected", "_selected_action": [str(pk) for pk in pks],
+            "post": "yes"})
+    assert len(calls) == 2
+    assert Vnic.objects.filter(pk__in=pks).count() == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -72,9 +73,11 @@ def test_overlay_command_without_a_subcommand_is_refused():
 
 
 def test_overlay_command_lists_import_and_export():
-    from overlays.management.commands.overlay import _subcommands
+    from overlays.management.commands.overlay import Command
 
-    assert {"import", "export"} <= set(_subcommands())
+    usage = Command().create_parser("manage.py", "overlay").format_help()
+    listed = set(re.findall(r"^ {4}([a-z][\w-]*)", usage, re.MULTILINE))  # the subcommands
+    assert {"import", "export", "rule", "update"} <= listed
 
 
 def test_render_hides_pair_keys_unless_asked_and_its_json_parses(demo_cluster):
@@ -88,7 +91,13 @@ def test_render_hides_pair_keys_unless_asked_and_its_json_parses(demo_cluster):
     assert not any(secret in plain.getvalue() or secret in as_json.getvalue()
                    for secret in secrets)
     assert sum(secret in shown.getvalue() for secret in secrets) == 4  # one per prague peer
-    files = {item["path"]: item for item in json.loads(as_json.getvalue())}
+    data = json.loads(as_json.getvalue())  # the shape of the API's node files
+    assert data["hostname"] == "cn21.brno"
+    files = {item["path"]: item for item in data["files"]}
     arp = json.loads(files["/opt/custom/networking/customers_overlay.json"]["content"])
     assert all(isinstance(entry["port"], int) for entry in arp.values())
-    assert files["/usbkey/config"]["lines"][0].startswith("adminoverlay_0_ip=")
+    preshared = files["/opt/custom/etc/ipsec/ike.preshared"]
+    assert preshared["redacted"] is True
+    assert (preshared["mode"], preshared["owner"], preshared["group"]) == ("0400", "root", "root")
+    assert data["usbkey"]["path"] == "/usbkey/config"
+    assert data["usbkey"]["managed"]["adminoverlay_0_ip"]

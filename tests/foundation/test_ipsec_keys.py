@@ -27,7 +27,13 @@ def secrets_by_pair() -> dict[tuple[int, int], str]:
     return {(k.node_a_id, k.node_b_id): k.secret for k in IpsecKey.objects.all()}
 
 
-def test_reconcile_creates_one_key_per_cross_pdc_pair_only(cn01, cn02, cn21):
+def test_creating_nodes_creates_one_key_per_cross_pdc_pair_only(cn01, cn02, cn21):
+    assert pairs() == {("cn01.prague", "cn21.brno"), ("cn02.prague", "cn21.brno")}
+    assert services.reconcile_ipsec_keys() == (0, 0)  # nothing left to do
+
+
+def test_reconcile_repairs_keys_missing_from_a_database_written_around_the_services(mesh):
+    IpsecKey.objects.all().delete()
     assert services.reconcile_ipsec_keys() == (2, 0)
     assert pairs() == {("cn01.prague", "cn21.brno"), ("cn02.prague", "cn21.brno")}
 
@@ -72,6 +78,7 @@ def test_secret_survives_a_rotation_of_the_encryption_keys(cn01, cn21, settings)
     from cryptography.fernet import Fernet
 
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    IpsecKey.objects.all().delete()  # the nodes' keys were made under the default key
     settings.OVERLAY_SECRETS_KEYS = [old]
     services.reconcile_ipsec_keys()
     secret = IpsecKey.objects.get().secret
@@ -103,8 +110,8 @@ def test_pdc_change_removes_stale_keys_and_creates_new_ones(mesh):
     cn01, cn02, cn21 = mesh
     kept = IpsecKey.objects.get(node_a=min(cn02.pk, cn21.pk), node_b=max(cn02.pk, cn21.pk))
     cn01.pdc = "brno"
-    services.save(cn01)
-    assert services.reconcile_ipsec_keys() == (1, 1)
+    services.save(cn01)  # reconciles the keys in the same transaction
+    assert services.reconcile_ipsec_keys() == (0, 0)
     assert pairs() == {("cn01.prague", "cn02.prague"), ("cn02.prague", "cn21.brno")}
     assert IpsecKey.objects.filter(pk=kept.pk).exists()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -146,7 +147,7 @@ def test_export_command_prints_the_state_as_json(demo_cluster):
 
 def test_export_of_an_empty_installation_is_a_valid_state_file(db):
     doc = export_state()
-    assert doc == {"nodes": [], "overlay_rules": [],
+    assert doc == {"version": 2, "nodes": [], "overlay_rules": [],
                    "firewall": {"enabled": False, "allowed_sources": []},
                    "vdcs": [], "networks": [], "vnics": []}
     assert import_state(doc).changes == []
@@ -195,7 +196,7 @@ def test_every_problem_is_listed_with_its_json_path(db, demo_state):
     demo_state["nodes"].append({"hostname": "cn05.prague", "pdc": "prague",
                                 "admin_ip": "10.0.0.300"})
     demo_state["overlay_rules"] += [{"name": "jumbo", "mtu": 100}, {"name": "lab2"}]
-    demo_state["admin_overlay"]["nodes"]["cn03.prague"]["mac"] = "00:e5:dc:d5:d4:03"
+    demo_state["admin_overlay"]["addresses"]["cn03.prague"]["mac"] = "00:e5:dc:d5:d4:03"
     demo_state["firewall"]["allowed_sources"] = ["banana"]
     demo_state["vdcs"].append({"name": "initech", "vxlan_allowed": "100-199,150"})
     demo_state["networks"][2]["gateway"] = "172.16.21.1"
@@ -206,7 +207,7 @@ def test_every_problem_is_listed_with_its_json_path(db, demo_state):
         "nodes[5].admin_ip": "IPv4",
         "overlay_rules[3].mtu": "576",
         "overlay_rules[4].name": "digit",
-        "admin_overlay.nodes.cn03.prague.mac": "locally administered",
+        "admin_overlay.addresses.cn03.prague.mac": "locally administered",
         "firewall.allowed_sources": "banana",
         "vdcs[2].vxlan_allowed": "overlaps",
         "networks[2].gateway": "172.16.21.1",
@@ -226,20 +227,20 @@ def test_every_problem_is_listed_with_its_json_path(db, demo_state):
 def test_unknown_sections_and_keys_are_reported(db, demo_state):
     demo_state["routers"] = []
     demo_state["nodes"][0]["colour"] = "blue"
-    demo_state["nodes"][0]["ssh"]["password"] = "hunter2"
+    demo_state["nodes"][0]["ssh_password"] = "hunter2"
     demo_state["overlay_rules"][0]["ttl"] = 5
-    demo_state["admin_overlay"]["nodes"]["cn01.prague"]["ip6"] = "fd00::1"
+    demo_state["admin_overlay"]["addresses"]["cn01.prague"]["ip6"] = "fd00::1"
     found = problems_of(demo_state)
     assert "unknown section" in found["routers"][0]
     assert "unknown key" in found["nodes[0].colour"][0]
-    assert "unknown key" in found["nodes[0].ssh.password"][0]
+    assert "unknown key" in found["nodes[0].ssh_password"][0]
     assert "unknown key" in found["overlay_rules[0].ttl"][0]
-    assert "unknown key" in found["admin_overlay.nodes.cn01.prague.ip6"][0]
+    assert "unknown key" in found["admin_overlay.addresses.cn01.prague.ip6"][0]
 
 
 def test_missing_required_keys_are_reported(db):
-    found = problems_of({"nodes": [{"hostname": "cn01"}], "overlay_rules": [{}],
-                         "networks": [{"name": "n"}], "vnics": [{"vm": "x"}]})
+    found = problems_of({"version": 2, "nodes": [{"hostname": "cn01"}], "overlay_rules": [{}],
+                         "networks": [{"name": "n"}], "vnics": [{"vm_name": "x"}]})
     assert "nodes[0].pdc" in found
     assert "overlay_rules[0].name" in found
     assert {"networks[0].overlay_rule", "networks[0].vxlan_id",
@@ -302,7 +303,8 @@ def test_a_bad_value_anywhere_is_reported_at_its_path_not_raised(db, demo_state,
 
 @pytest.mark.parametrize(("key", "value"), [("subnet", "10.44.44.0/33"), ("vxlan_id", 0),
                                              ("vxlan_id", "two"), ("vlan_id", 5000),
-                                             ("rule", "bad-name"), ("nodes", [])])
+                                             ("overlay_rule", "bad-name"),
+                                             ("addresses", [])])
 def test_bad_admin_overlay_values_are_reported_at_their_path(db, demo_state, key, value):
     demo_state["admin_overlay"][key] = value
     found = problems_of(demo_state)
@@ -310,9 +312,9 @@ def test_bad_admin_overlay_values_are_reported_at_their_path(db, demo_state, key
 
 
 def test_admin_overlay_address_for_an_unknown_node_is_reported(db, demo_state):
-    demo_state["admin_overlay"]["nodes"]["cn99.prague"] = {"ip": "10.44.44.99"}
+    demo_state["admin_overlay"]["addresses"]["cn99.prague"] = {"ip": "10.44.44.99"}
     found = problems_of(demo_state)
-    assert "cn99.prague" in found["admin_overlay.nodes.cn99.prague"][0]
+    assert found["admin_overlay.addresses.cn99.prague"] == ["no node named cn99.prague."]
 
 
 def test_duplicate_node_in_the_file_is_reported(db, demo_state):
@@ -392,6 +394,7 @@ def test_import_command_exits_non_zero_in_a_real_process(tmp_path):
 # --- defaults ---------------------------------------------------------------------------------
 
 MINIMAL = {
+    "version": 2,
     "nodes": [{"hostname": "cn01.prague", "pdc": "prague"},
               {"hostname": "cn21.brno", "pdc": "brno"}],
     "overlay_rules": [{"name": "customers"}],
@@ -492,19 +495,19 @@ def test_node_pdc_change_in_the_file_replaces_the_keys(demo_cluster, demo_state)
 def test_admin_overlay_subnet_change_in_the_file_moves_the_addresses(demo_cluster, demo_state):
     macs = dict(AdminOverlayAddress.objects.values_list("node__hostname", "mac"))
     demo_state["admin_overlay"]["subnet"] = "10.55.0.0/24"
-    for spec in demo_state["admin_overlay"]["nodes"].values():
+    for spec in demo_state["admin_overlay"]["addresses"].values():
         spec["ip"] = spec["ip"].replace("10.44.44.", "10.55.0.")
     import_state(demo_state)
     found = AdminOverlayAddress.objects.values_list("node__hostname", "ip", "mac")
     assert {h: (ip, mac) for h, ip, mac in found} == {
-        h: (spec["ip"], macs[h]) for h, spec in demo_state["admin_overlay"]["nodes"].items()}
+        h: (spec["ip"], macs[h]) for h, spec in demo_state["admin_overlay"]["addresses"].items()}
     assert import_state(demo_state).changes == []
 
 
 def test_swapping_two_admin_overlay_addresses_in_the_file_is_applied(demo_cluster, demo_state):
-    nodes = demo_state["admin_overlay"]["nodes"]
-    nodes["cn01.prague"]["ip"], nodes["cn02.prague"]["ip"] = (nodes["cn02.prague"]["ip"],
-                                                              nodes["cn01.prague"]["ip"])
+    wanted = demo_state["admin_overlay"]["addresses"]
+    wanted["cn01.prague"]["ip"], wanted["cn02.prague"]["ip"] = (wanted["cn02.prague"]["ip"],
+                                                                wanted["cn01.prague"]["ip"])
     import_state(demo_state)
     found = dict(AdminOverlayAddress.objects.values_list("node__hostname", "ip"))
     assert (found["cn01.prague"], found["cn02.prague"]) == ("10.44.44.12", "10.44.44.11")
@@ -540,7 +543,7 @@ def test_null_for_an_optional_text_is_read_as_empty(db, demo_state, section, key
 def test_empty_string_for_an_optional_value_is_read_as_none(db, demo_state, section, key):
     demo_state[section][2][key] = ""
     import_state(demo_state)
-    name = "hostname" if section == "nodes" else "vm"
+    name = "hostname" if section == "nodes" else "vm_name"
     exported = by(export_state()[section], name)[demo_state[section][2][name]]
     assert key not in exported
 
@@ -552,15 +555,15 @@ def test_null_admin_overlay_subnet_keeps_the_current_one(demo_cluster, demo_stat
 
 
 def test_null_admin_overlay_rule_means_the_default_rule(demo_cluster, demo_state):
-    demo_state["admin_overlay"]["rule"] = None
+    demo_state["admin_overlay"]["overlay_rule"] = None
     assert import_state(demo_state).changes == []
 
 
 @pytest.mark.parametrize("rule", [5, "", "bad-name"])
 def test_bad_admin_overlay_rule_name_is_reported_at_its_path(db, demo_state, rule):
     del demo_state["overlay_rules"][2]
-    demo_state["admin_overlay"]["rule"] = rule
-    assert any(path.startswith("admin_overlay.rule") for path in problems_of(demo_state))
+    demo_state["admin_overlay"]["overlay_rule"] = rule
+    assert "admin_overlay.overlay_rule" in problems_of(demo_state)
 
 
 # --- restore into an empty installation -------------------------------------------------------
@@ -591,3 +594,88 @@ def test_a_nul_character_is_reported_with_its_path_and_nothing_is_written(db, de
     assert caught.value.problems == [
         ("networks[1].description", "Null characters are not allowed.")]
     assert not Node.objects.exists()
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+V1_FILE = Path(__file__).parent / "fixtures" / "cluster-v1.json"
+
+
+@pytest.fixture
+def v1_state() -> dict:
+    """The demo cluster as version 1 wrote it (no "version"; nested ssh, vm, rule, nodes)."""
+    return json.loads(V1_FILE.read_text())
+
+
+def test_export_writes_version_2(demo_cluster):
+    assert export_state()["version"] == 2
+
+
+def test_a_version_1_file_imports_as_the_same_cluster(db, v1_state, demo_state):
+    assert "version" not in v1_state
+    import_state(v1_state)
+    assert import_state(demo_state).changes == []
+    assert import_state(v1_state).changes == []
+
+
+def test_a_version_1_file_with_its_version_named_imports_too(db, v1_state):
+    import_state({**v1_state, "version": 1})
+    assert Vnic.objects.get(mac="02:08:20:aa:00:01").vm_name == "web01"
+    assert Node.objects.get(hostname="cn01.prague").ssh_port == 2201
+    assert AdminOverlayAddress.objects.get(node__hostname="cn21.brno").ip == "10.44.44.21"
+
+
+def test_version_1_problems_are_reported_at_the_paths_the_file_uses(db, v1_state):
+    v1_state["nodes"][0]["ssh"]["port"] = "many"
+    v1_state["nodes"][1]["ssh"]["password"] = "hunter2"
+    v1_state["admin_overlay"]["nodes"]["cn03.prague"]["mac"] = "01:00:5e:00:00:01"
+    del v1_state["vnics"][2]["vm"]
+    found = problems_of(v1_state)
+    assert set(found) == {"nodes[0].ssh.port", "nodes[1].ssh.password",
+                          "admin_overlay.nodes.cn03.prague.mac", "vnics[2].vm",
+                          # what refers to the node that nodes[0] failed to create
+                          "admin_overlay.nodes.cn01.prague", "vnics[0].node", "vnics[5].node"}
+    assert found["vnics[2].vm"] == ["is required."]
+    assert found["admin_overlay.nodes.cn01.prague"] == [
+        "node cn01.prague is not imported because of the problems at nodes[0]."]
+    assert set(counts().values()) == {0}
+
+
+def test_a_bad_admin_overlay_rule_in_a_version_1_file_is_reported_at_rule(db, v1_state):
+    del v1_state["overlay_rules"][2]
+    v1_state["admin_overlay"]["rule"] = "bad-name"
+    assert "admin_overlay.rule" in problems_of(v1_state)
+
+
+def test_version_2_names_in_a_version_1_file_say_which_version_to_declare(db, v1_state):
+    v1_state["vnics"][0]["vm_name"] = "web01"
+    v1_state["nodes"][0]["ssh_user"] = "root"
+    found = problems_of(v1_state)
+    assert set(found) == {"vnics[0].vm_name", "nodes[0].ssh_user"}
+    assert '"version": 2' in found["vnics[0].vm_name"][0]
+    assert "ssh.user" in found["nodes[0].ssh_user"][0]
+
+
+@pytest.mark.parametrize("version", [3, 0, "2", True, None, [2]])
+def test_an_unknown_version_is_one_clear_error(db, demo_state, version):
+    demo_state["version"] = version
+    demo_state["vnics"][0]["ip"] = "banana"  # not reported: the file cannot be read at all
+    with pytest.raises(StateFileError) as info:
+        import_state(demo_state)
+    assert info.value.problems == [(
+        "version", f"unknown state file version {version!r}; this installation reads "
+                   "versions 1 and 2 and writes version 2.")]
+
+
+def test_the_import_command_reads_a_version_1_file(db):
+    out, _ = overlay("import", str(V1_FILE))
+    assert "create vNIC 02:08:20:aa:00:01 of web01" in out
+    assert Vnic.objects.count() == 7
+
+
+def test_the_demo_file_is_version_2_and_matches_the_version_1_fixture(v1_state, demo_state):
+    from overlays.statefile.versions import upgrade
+
+    upgraded, problems = upgrade(v1_state)
+    assert problems == []
+    assert upgraded == demo_state

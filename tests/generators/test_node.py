@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from overlays.generators import DEFAULT_PATHS, render_cluster, render_node
+from overlays.filegroups import DEFAULT_PATHS
+from overlays.generators import render_cluster, render_node
 
 from .scenario import CN01
 
@@ -17,7 +18,7 @@ def test_default_paths_are_the_design_paths():
         "ike_preshared": "/opt/custom/etc/ipsec/ike.preshared",
         "ipsec_policy": "/opt/custom/etc/ipsec/ipsecinit.conf",
         "ipf_overlays": "/opt/custom/etc/ipf.d/ipf.conf-020-overlays",
-        "ipf_administration": "/opt/custom/etc/ipf.d/ipf.conf-090-administration",
+        "ipf_admin": "/opt/custom/etc/ipf.d/ipf.conf-090-administration",
     }
 
 
@@ -64,18 +65,25 @@ def test_render_cluster_matches_render_node(cluster):
 
 def test_the_per_snapshot_memo_goes_away_with_the_snapshot():
     import gc
+    import weakref
 
-    from overlays.generators import common
+    from overlays.generators.common import memoized
 
     from .scenario import build_scenario
 
+    class Value:
+        pass
+
     snapshot = build_scenario()
-    render_node(snapshot, snapshot.nodes[0])
-    key = id(snapshot)
-    assert key in common._MEMOS
-    del snapshot
+    render_node(snapshot, snapshot.nodes[0])  # fills the generators' own memo entries
+    value = memoized(snapshot, "test", Value)
+    assert memoized(snapshot, "test", Value) is value  # built once per snapshot
+    snapshot_ref, value_ref = weakref.ref(snapshot), weakref.ref(value)
+    del snapshot, value
     gc.collect()
-    assert key not in common._MEMOS
+    # The memo neither keeps the snapshot alive nor outlives it with its values.
+    assert snapshot_ref() is None
+    assert value_ref() is None
 
 
 def test_a_large_cluster_renders_in_bounded_time():

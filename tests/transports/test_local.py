@@ -54,6 +54,16 @@ def test_reading_a_missing_file_returns_none(local):
     assert local.read_file("/opt/custom/etc/ipsec/config") is None
 
 
+def test_stat_reports_the_mode_and_numeric_owner_of_the_file_or_none(local, tmp_path):
+    local.write_file("/usbkey/config", b"a\n", mode=0o600, owner="root", group="root")
+    on_disk = (tmp_path / "cn01.local" / "usbkey" / "config").stat()
+
+    found = local.stat("/usbkey/config")
+
+    assert (found.mode, found.uid, found.gid) == (0o600, on_disk.st_uid, on_disk.st_gid)
+    assert local.stat("/opt/custom/etc/ipsec/config") is None
+
+
 def test_mode_is_always_set(local, tmp_path):
     local.write_file("/opt/custom/etc/ipsec/ike.preshared", b"{ }\n", mode=0o400,
                      owner="root", group="root")

@@ -63,6 +63,32 @@ def test_reading_a_missing_file_returns_none(three_nodes, ssh_to):
         assert transport.read_file("/opt/custom/etc/ipsec/config") is None
 
 
+def test_stat_reports_mode_with_special_bits_and_numeric_owner_or_none(three_nodes, ssh_to):
+    cn01 = three_nodes[0]
+    cn01.path(PRESHARED).write_bytes(b"x\n")
+    os.chown(cn01.path(PRESHARED), pwd.getpwnam("netadm").pw_uid, grp.getgrnam("netadm").gr_gid)
+    os.chmod(cn01.path(PRESHARED), 0o4750)
+
+    with ssh_to(cn01) as transport:
+        found = transport.stat(PRESHARED)
+        missing = transport.stat("/opt/custom/etc/ipsec/config")
+
+    assert (found.mode, found.uid, found.gid) == (
+        0o4750, pwd.getpwnam("netadm").pw_uid, grp.getgrnam("netadm").gr_gid)
+    assert missing is None
+
+
+def test_write_with_numeric_owner_applies_those_ids(three_nodes, ssh_to):
+    cn01 = three_nodes[0]
+    uid, gid = pwd.getpwnam("netadm").pw_uid, grp.getgrnam("netadm").gr_gid
+
+    with ssh_to(cn01) as transport:
+        transport.write_file(PRESHARED, b"x\n", mode=0o600, owner=str(uid), group=str(gid))
+
+    on_disk = cn01.path(PRESHARED).stat()
+    assert (on_disk.st_uid, on_disk.st_gid, stat.S_IMODE(on_disk.st_mode)) == (uid, gid, 0o600)
+
+
 def test_write_creates_missing_parent_directories(three_nodes, ssh_to):
     cn01 = three_nodes[0]
     target = "/opt/custom/etc/newdir/deeper/file.conf"

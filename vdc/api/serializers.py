@@ -9,14 +9,15 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.fields import NameField
+from core.api.serializers import ServiceModelSerializer
 from overlays import services
-from overlays.api.common import NameField, ServiceModelSerializer
 from vdc.models import Vdc
 from vdc.selectors import vdc_usage
 
 
 class SegmentUsageSerializer(serializers.Serializer):
-    rule = serializers.CharField(help_text="Overlay rule name.")
+    overlay_rule = serializers.CharField(help_text="Overlay rule name.")
     vxlan_id = serializers.IntegerField()
     vlan_used = serializers.ListField(child=serializers.IntegerField(),
                                       help_text="VLAN ids this vDC uses in this overlay.")
@@ -41,8 +42,8 @@ class VdcUsageSerializer(serializers.Serializer):
     next_free_vxlan = serializers.IntegerField(allow_null=True,
                                                help_text="Lowest allowed, unused VXLAN id.")
     vlan_allowed_count = serializers.IntegerField()
-    vlans_by_vxlan = SegmentUsageSerializer(many=True,
-                                            help_text="VLAN usage per (rule, VXLAN) overlay.")
+    vlans_by_vxlan = SegmentUsageSerializer(
+        many=True, help_text="VLAN usage per overlay (overlay rule and VXLAN id).")
 
 
 class VdcSerializer(ServiceModelSerializer):
@@ -73,9 +74,7 @@ class VdcSerializer(ServiceModelSerializer):
     def apply(self, instance: Vdc, validated_data: dict[str, Any]) -> Vdc:
         admins = validated_data.pop("admins", None)
         with transaction.atomic():
-            for name, value in validated_data.items():
-                setattr(instance, name, value)
-            services.save(instance)
+            super().apply(instance, validated_data)
             if admins is not None:
-                instance.admins.set(admins)
+                services.vdc_set_admins(instance, admins)
         return instance

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from rest_framework import viewsets
 
-from overlays.api.common import ApiViewMixin, QueryFilter, QueryFilterBackend
+from core.api.filters import QueryFilter, QueryFilterBackend
+from core.api.views import ApiViewMixin
 from vdc.api.serializers import VdcSerializer
 from vdc.models import Vdc
 

@@ -24,6 +24,19 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from nodes.models import Node
+from overlays import services
+from overlays.generators import arp_cache_for, render_node
+from overlays.models import (
+    AdminOverlay,
+    AdminOverlayAddress,
+    FirewallSettings,
+    OverlayRule,
+    VirtualNetwork,
+    Vnic,
+)
+from overlays.selectors import load_snapshot, node_paths
+
 
 class Command(BaseCommand):
     help = "Time a full regeneration of every node's files on a synthetic cluster."
@@ -130,17 +143,6 @@ def _drop_database(url: str) -> None:
 
 def populate(*, nodes: int, pdcs: int, rules: int, vnics: int) -> None:
     """Bulk-insert a realistic cluster: no signals, so nothing is synced while building."""
-    from nodes.models import Node
-    from overlays import services
-    from overlays.models import (
-        AdminOverlay,
-        AdminOverlayAddress,
-        FirewallSettings,
-        OverlayRule,
-        VirtualNetwork,
-        Vnic,
-    )
-
     node_rows = Node.objects.bulk_create([
         Node(hostname=f"cn{i:04d}.pdc{i % pdcs}", pdc=f"pdc{i % pdcs}",
              admin_ip=str(ipaddress.IPv4Address("10.0.0.0") + (i % pdcs) * 65536 + 10 + i),
@@ -189,9 +191,6 @@ def _rss_mb() -> float:
 
 def measure() -> dict[str, Any]:
     """Load one snapshot and render every node, one node's output alive at a time."""
-    from overlays.generators import arp_cache_for, render_node
-    from overlays.snapshot import load_snapshot
-
     baseline = _rss_mb()
     started = time.perf_counter()
     with CaptureQueriesContext(connection) as queries:
@@ -200,7 +199,7 @@ def measure() -> dict[str, Any]:
         cache = arp_cache_for(snapshot)
         total = files = largest = 0
         for node in snapshot.nodes:
-            rendered = render_node(snapshot, node, settings.OVERLAY_PATHS, arp_cache=cache)
+            rendered = render_node(snapshot, node, node_paths(), arp_cache=cache)
             size = sum(len(f.content) for f in rendered.files)
             size += sum(len(k) + len(v) + 4 for k, v in rendered.usbkey.managed.items())
             total, files, largest = total + size, files + len(rendered.files) + 1, max(largest,

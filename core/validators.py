@@ -1,4 +1,13 @@
-"""Field validators shared by models, the state file and the API, so each rule is written once."""
+"""Field validators and parsers every app shares, so each rule about a value is written once.
+
+Names, host names, MAC addresses, IPv4 networks and hosts, firewall sources, and text no
+database can store. Conventions: ``is_*`` answer a question and never raise;
+``normalize_*`` return the one spelling of a value or None; ``parse_*`` and ``validate_*``
+raise Django's ``ValidationError`` with the sentence a user reads.
+
+Imports Django and the standard library only (no project app, no models), so models,
+pure modules (generators, checks), parsers of node output and the API can all use it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +19,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
-_MAC_RE = re.compile(r"^[0-9a-f]{1,2}(:[0-9a-f]{1,2}){5}$")
+_MAC_RE = re.compile(r"[0-9a-f]{1,2}(?::[0-9a-f]{1,2}){5}")
+_CANONICAL_MAC_RE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
                           r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
 
@@ -22,18 +32,53 @@ validate_object_name = RegexValidator(
 )
 
 
-def normalize_mac(value: str) -> str:
-    """Lower-case, colon-separated, two digits per octet: the form ARP tables are keyed by."""
-    text = str(value).strip().lower().replace("-", ":")
-    if not _MAC_RE.match(text):
+def is_ipv4(value: object) -> bool:
+    """True for a string holding an IPv4 address; never raises.
+
+    Models use it to skip cross-field checks on a value whose own field already
+    reports it as invalid.
+    """
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def normalize_mac(value: object) -> str | None:
+    """The one spelling of a MAC address, or None when ``value`` is not a MAC address.
+
+    The spelling is six two-digit lower-case hex octets joined by ``:``, the form ARP
+    tables and /usbkey/config are keyed by. Accepted: any case, ``:`` or ``-``
+    separators, octets without their leading zero (sysinfo prints ``2:8:20:aa:0:1``)
+    and surrounding whitespace. Anything else, non-strings included, is None: callers
+    decide what a bad MAC means (``parse_mac`` turns it into the user's error; the
+    generators and checks leave the entry out and report it).
+    """
+    if not isinstance(value, str):
+        return None
+    if _CANONICAL_MAC_RE.fullmatch(value):
+        return value
+    text = value.strip().lower().replace("-", ":")
+    if not _MAC_RE.fullmatch(text):
+        return None
+    return ":".join(octet.zfill(2) for octet in text.split(":"))
+
+
+def parse_mac(value: object) -> str:
+    """``normalize_mac(value)``, or the ValidationError a user reads when it is not a MAC."""
+    mac = normalize_mac(value)
+    if mac is None:
         raise ValidationError(
             f"“{value}” is not a MAC address; write six hex octets like 02:08:20:aa:00:01."
         )
-    return ":".join(f"{int(octet, 16):02x}" for octet in text.split(":"))
+    return mac
 
 
 def validate_unicast_mac(value: str) -> None:
-    mac = normalize_mac(value)
+    mac = parse_mac(value)
     if int(mac[:2], 16) & 0x01:
         raise ValidationError(f"{mac} is a multicast MAC address; a vNIC needs a unicast one.")
 
@@ -41,14 +86,16 @@ def validate_unicast_mac(value: str) -> None:
 def validate_local_mac(value: str) -> None:
     """Admin-overlay MACs are invented by us, so they must be locally administered unicast."""
     validate_unicast_mac(value)
-    if not int(normalize_mac(value)[:2], 16) & 0x02:
+    mac = parse_mac(value)
+    if not int(mac[:2], 16) & 0x02:
         raise ValidationError(
-            f"{normalize_mac(value)} is not locally administered; the first octet must have "
+            f"{mac} is not locally administered; the first octet must have "
             "bit 0x02 set (for example 02:xx:xx:xx:xx:xx)."
         )
 
 
 def random_local_mac(taken: set[str] | frozenset[str] = frozenset()) -> str:
+    """A random locally administered unicast MAC not in ``taken``."""
     while True:
         first = 0x02 | (secrets.randbelow(256) & 0xFC)
         octets = [first] + [secrets.randbelow(256) for _ in range(5)]
