@@ -11,6 +11,8 @@ a broken module cannot hide its edges) and check that:
 - every module sits in exactly one layer and imports only what its layer may import;
 - every module imports alone in a fresh interpreter;
 - no test reaches for a private (underscore-prefixed) name of the project.
+
+Imports under ``if TYPE_CHECKING:`` never run: they count for the layering, not for cycles.
 """
 
 from __future__ import annotations
@@ -47,30 +49,36 @@ class Layer:
 
 
 LAYERS: tuple[Layer, ...] = (
-    Layer("core", ("core.*",),  # Django/DRF glue only: validators, querysets, admin, API kit
-          may_import=()),
-    Layer("nodes", ("nodes.*",),  # Node, Deployment, DeployedFile, transports, facts parsers
-          may_import=("core",)),
+    # Django and DRF glue only: validators, RestrictedQuerySet, ServiceAdmin, the API toolkit.
+    Layer("core", ("core.*",), may_import=()),
+    # Node, Deployment, DeployedFile; transports; facts.py, parsers of what a node reports.
+    Layer("nodes", ("nodes.*",), may_import=("core",)),
+    # The vDC model and its id ranges.
     Layer("vdc models", ("vdc", "vdc.apps", "vdc.models", "vdc.idranges"),
           may_import=("core", "nodes")),
+    # Plain data in, plain data out, no Django model: the file-group vocabulary, rule strings,
+    # node lists, MTU, the snapshot's dataclasses, desired files, generators, checks.
     Layer("overlays pure", ("overlays", "overlays.filegroups", "overlays.rulestring",
-                            "overlays.mtu", "overlays.nodelist", "overlays.snapshot",
+                            "overlays.nodelist", "overlays.mtu", "overlays.snapshot",
                             "overlays.desired", "overlays.generators.*", "overlays.checks"),
-          may_import=("core",)),  # no Django models: plain data in, plain data out
+          may_import=("core",)),
+    # The overlay models, and the encryption of IPSec keys at rest.
     Layer("overlays models", ("overlays.apps", "overlays.models.*", "overlays.secretbox"),
           may_import=("core", "nodes", "vdc models", "overlays pure")),
-    Layer("selectors", ("overlays.selectors",),  # load_snapshot, rule carriers, redaction
-          may_import=BELOW),
-    Layer("distribution", ("overlays.distribution.*",),  # plan, apply, run, drift, refresh,
-          may_import=BELOW),                             # coordination, queue (request_sync)
-    Layer("changes", ("overlays.changes",),  # impact table, batching: calls request_sync
-          may_import=BELOW),
-    Layer("services", ("overlays.services.*",),  # every domain write
-          may_import=BELOW),
-    Layer("tasks", ("overlays.tasks",),  # Celery tasks that write domain data (refresh)
-          may_import=BELOW),
-    Layer("statefile", ("overlays.statefile.*",),  # schema, export, import via the services
-          may_import=BELOW),
+    # load_snapshot(), which nodes carry a rule (the one implementation), redaction.
+    Layer("selectors", ("overlays.selectors",), may_import=BELOW),
+    # plan, apply, coordination, run (one node's sync pass), drift, refresh (reads a node's
+    # facts), queue (request_sync and the sync tasks: the only place that enqueues syncs).
+    Layer("distribution", ("overlays.distribution.*",), may_import=BELOW),
+    # The impact table (which nodes a change affects) and the batching per transaction.
+    Layer("changes", ("overlays.changes",), may_import=BELOW),
+    # Every domain write, IPSec key reconciliation and recording node facts included.
+    Layer("services", ("overlays.services.*",), may_import=BELOW),
+    # Celery tasks that write domain data: refresh_node, refresh_all.
+    Layer("tasks", ("overlays.tasks",), may_import=BELOW),
+    # The state file: schema and versions, export, import through the services.
+    Layer("statefile", ("overlays.statefile.*",), may_import=BELOW),
+    # API, admin, command line, pages, management commands and the project configuration.
     Layer("UI", ("nodes.admin", "nodes.api.*", "nodes.management.*",
                  "vdc.admin", "vdc.api.*", "vdc.management.*", "vdc.views", "vdc.forms",
                  "vdc.selectors", "vdc.urls", "vdc.templatetags.*",
@@ -498,10 +506,13 @@ def test_every_module_imports_alone_in_a_fresh_interpreter():
     canary = "overlays.no_such_module"  # proves that a failing import is reported
     results = import_each_alone([canary, *sorted(project_modules())], workers=workers)
     assert "ModuleNotFoundError" in (results.pop(canary) or "")
-    failed = {module: text for module, text in results.items() if text is not None}
-    assert not failed, "modules that do not import alone:\n" + "\n".join(
-        f"--- {module}\n{textwrap.indent(text.rstrip(), '    ')}"
-        for module, text in sorted(failed.items()))
+    failed = {module: text for module, text in sorted(results.items()) if text is not None}
+    assert not failed, (
+        f"modules that do not import alone: {', '.join(failed)}\n" + "\n".join(
+            f"--- {module}\n" + textwrap.indent("\n".join(
+                line for line in text.rstrip().splitlines()
+                if "<frozen importlib._bootstrap" not in line), "    ")
+            for module, text in failed.items()))
 
 
 # --- tests use public names only -----------------------------------------------------------
