@@ -8,7 +8,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from core.validators import validate_hostname
+from core.models import StrictTypesMixin
+from core.validators import (
+    parse_ssh_public_key,
+    validate_account_name,
+    validate_host_address,
+    validate_hostname,
+)
 from nodes.transports.base import NodeAddress
 
 
@@ -25,7 +31,11 @@ class SyncStatus(models.TextChoices):
     FAILED = "failed", "failed"
 
 
-class Node(models.Model):
+# Columns of Node that only the distribution writes, with queryset updates.
+SYNC_COUNTERS = ("desired_generation", "synced_generation")
+
+
+class Node(StrictTypesMixin, models.Model):
     hostname = models.CharField(
         verbose_name="hostname",
         max_length=253,
@@ -107,7 +117,7 @@ class Node(models.Model):
         help_text="The node's public host key in known_hosts form (\"ssh-ed25519 AAAA...\"). "
         "Connections offering any other key are refused.",
     )
-    loaded_rules = models.JSONField(
+    loaded_overlay_rules = models.JSONField(
         verbose_name="rules loaded on the node",
         default=dict,
         blank=True,
@@ -129,6 +139,20 @@ class Node(models.Model):
         blank=True,
         help_text="Why the last sync failed or is pending.",
     )
+    desired_generation = models.BigIntegerField(
+        verbose_name="desired generation",
+        default=0,
+        editable=False,
+        help_text="Counts the changes to the node's files: each change adds one in its own "
+        "transaction.",
+    )
+    synced_generation = models.BigIntegerField(
+        verbose_name="synced generation",
+        default=0,
+        editable=False,
+        help_text="The desired generation the last completed sync deployed; the node is in "
+        "sync only while the two are equal.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -138,6 +162,20 @@ class Node(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        """Save the node, never its generation counters (``SYNC_COUNTERS``).
+
+        The counters are written by queryset updates only (a change adds one, a sync
+        records what it deployed): an edit made from a copy loaded earlier must not
+        put them back, or a node could look in sync with files it does not hold.
+        """
+        if not self._state.adding and kwargs.get("update_fields") is None \
+                and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in SYNC_COUNTERS]
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         errors = {}
@@ -157,9 +195,32 @@ class Node(models.Model):
             stripped = self.pdc.strip()
             if self.pdc and not stripped:
                 errors["pdc"] = "The physical datacenter name cannot be only blanks."
+            elif not stripped.isprintable():
+                errors["pdc"] = ("The physical datacenter name must be one line of printable "
+                                 "characters.")
             self.pdc = stripped
+        errors.update(self._ssh_errors())
         if errors:
             raise ValidationError(errors)
+
+    def _ssh_errors(self) -> dict[str, str]:
+        """The SSH settings as the transport will use them; the host key is parsed now, not
+        when a sync first connects."""
+        errors = {}
+        checks = (("ssh_host", validate_host_address), ("ssh_user", validate_account_name),
+                  ("ssh_host_key", parse_ssh_public_key))
+        for name, check in checks:
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                continue  # empty: the default applies (type errors: StrictTypesMixin)
+            if name == "ssh_host_key":
+                value = value.strip()  # as ssh-keyscan or a .pub file prints it
+                setattr(self, name, value)
+            try:
+                check(value)
+            except ValidationError as exc:
+                errors[name] = exc.messages[0]
+        return errors
 
     @property
     def admin_network(self) -> ipaddress.IPv4Network | None:
@@ -296,3 +357,68 @@ class DeployedFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node.hostname}:{self.path}"
+
+
+class PendingSync(models.Model):
+    """A sync a node is owed: the transactional outbox of the distribution.
+
+    Written in the same transaction as the change that needs it (one row per node; later
+    requests merge their file groups and reasons into it), so a committed change always
+    has its follow-up. A task is queued for it after commit; the row stays until a sync
+    of the node completes, so a broker that is down, a lost message or a worker killed
+    mid-sync only delays it: the periodic reconcile queues it again.
+    """
+
+    node = models.OneToOneField(
+        Node,
+        verbose_name="node",
+        on_delete=models.CASCADE,
+        related_name="pending_sync",
+    )
+    scope = models.JSONField(
+        verbose_name="file groups",
+        null=True,
+        blank=True,
+        help_text="The file groups to sync (e.g. [\"ipsec\", \"arp:/opt/...\"]); empty means "
+        "every file.",
+    )
+    reasons = models.TextField(
+        verbose_name="triggers",
+        blank=True,
+        help_text="What asked for the sync, one trigger per line.",
+    )
+    verify = models.BooleanField(
+        verbose_name="compare with the node",
+        default=False,
+        help_text="Compare with the files on the node instead of the recorded hashes.",
+    )
+    base_generation = models.BigIntegerField(
+        verbose_name="base generation",
+        default=0,
+        help_text="The node's desired generation before the first change in this request.",
+    )
+    revision = models.PositiveIntegerField(
+        verbose_name="revision",
+        default=1,
+        help_text="Counts the requests merged in; a sync removes the row only if none "
+        "arrived while it ran.",
+    )
+    requested_at = models.DateTimeField(
+        verbose_name="first requested",
+    )
+    updated_at = models.DateTimeField(
+        verbose_name="last requested",
+    )
+    dispatched_at = models.DateTimeField(
+        verbose_name="task queued",
+        null=True,
+        blank=True,
+        help_text="When a task was queued for this request and has not started yet.",
+    )
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        verbose_name = "pending sync"
+
+    def __str__(self) -> str:
+        return f"{self.node.hostname}: {self.reasons.splitlines()[0] if self.reasons else 'sync'}"

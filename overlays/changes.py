@@ -33,20 +33,23 @@ node external IP changed   itself (IPSec, ipf); other-PDC nodes (IPSec) and
                            their carriers of its rules (ARP); every node's ipf
                            when the firewall is enabled
 node renamed / deleted     every node (all files)
+node SSH host, port, user  itself (all; a new host key: compared with the files
+or host key                on the node, which may have been reinstalled)
 =========================  ===================================================
 
-Scheduling happens after commit, once per node per batch: ``batch()`` collects
-the requests of the writes inside it (the services open one around each write,
-the state-file import one around the whole file, so an import that saves
-hundreds of objects schedules each node once) and dispatches them when the
-transaction around it commits; a rolled-back transaction, or a batch left by an
-exception, schedules nothing. A request made outside any batch is dispatched on
-its own commit. Dispatching is ``overlays.distribution.queue.request_sync``,
-which records the request in the coordination store and queues a task unless
-one is queued already, so requests of separate transactions coalesce there. A
-dispatch that fails (the broker is down) is logged and never fails the
-committed write. Set ``OVERLAY_AUTO_SYNC = False`` to stage changes and push them
-with ``manage.py overlay update``.
+Requests are written with the change, once per node per batch: ``batch()``
+collects the requests of the writes inside it (the services open one around each
+write, the state-file import one around the whole file, so an import that saves
+hundreds of objects requests each node once) and, when the outermost batch ends,
+writes them to the outbox in the same transaction as the change
+(``overlays.distribution.queue.request_changes``): each node's desired generation
+goes up by one, an in-sync node becomes pending, and its pending request is created
+or merged. After the commit a task is queued for each node unless one is queued
+already, so requests of separate transactions coalesce there. A rolled-back
+transaction, or a batch left by an exception, requests nothing. A broker that is
+down never fails the committed write: the request stays in the database and the
+periodic reconcile queues it. With ``OVERLAY_AUTO_SYNC = False`` the affected nodes
+are only marked pending, and ``manage.py overlay update`` pushes the changes.
 
 Imports the models, ``overlays.selectors`` (the same plain-data views of nodes
 and rules as the snapshot), ``overlays.filegroups`` and the distribution's
@@ -61,10 +64,11 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 
 from nodes.models import Node
-from overlays.distribution.queue import request_sync
+from overlays.distribution.outbox import Request, stage
+from overlays.distribution.queue import request_changes
 from overlays.filegroups import (
     IPF_ADMIN,
     IPF_OVERLAYS,
@@ -134,7 +138,7 @@ def _add_arp_readers(affected: Affected, rule: RuleView | None, host_id: int,
 
 def _vnic_state(vnic: Vnic) -> tuple:
     rule_id = (VirtualNetwork.objects.filter(pk=vnic.network_id)
-               .values_list("rule_id", flat=True).first())
+               .values_list("overlay_rule_id", flat=True).first())
     return (vnic.mac, vnic.ip, vnic.ip6, vnic.node_id, rule_id)
 
 
@@ -152,7 +156,7 @@ def _vnic_affected(_pk: int, before: tuple | None, after: tuple | None) -> Affec
 
 
 def _network_state(network: VirtualNetwork) -> tuple:
-    return (network.rule_id,)
+    return (network.overlay_rule_id,)
 
 
 def _network_affected(network_id: int, before: tuple | None, after: tuple | None) -> Affected:
@@ -202,7 +206,7 @@ def _rule_affected(_pk: int, before: RuleView | None, after: RuleView | None) ->
 def _admin_overlay_state(overlay: AdminOverlay) -> tuple:
     addressed = frozenset(AdminOverlayAddress.objects.filter(admin_overlay_id=overlay.pk)
                           .values_list("node_id", flat=True)) if overlay.pk else frozenset()
-    return (overlay.rule_id, overlay.subnet, overlay.vxlan_id, overlay.vlan_id, addressed)
+    return (overlay.overlay_rule_id, overlay.subnet, overlay.vxlan_id, overlay.vlan_id, addressed)
 
 
 def _admin_overlay_affected(_pk: int, before: tuple | None, after: tuple | None
@@ -224,7 +228,7 @@ def _admin_overlay_affected(_pk: int, before: tuple | None, after: tuple | None
 
 def _address_state(address: AdminOverlayAddress) -> tuple:
     rule_id = (AdminOverlay.objects.filter(pk=address.admin_overlay_id)
-               .values_list("rule_id", flat=True).first())
+               .values_list("overlay_rule_id", flat=True).first())
     return (address.node_id, address.ip, address.mac, rule_id)
 
 
@@ -259,7 +263,13 @@ def _firewall_affected(_pk: int, before: tuple | None, after: tuple | None) -> A
 
 
 def _node_state(node: Node) -> tuple:
-    return (node.hostname, node.pdc, node.admin_ip, node.external_ip)
+    ssh = (node.ssh_host, node.ssh_port, node.ssh_user, node.ssh_host_key)
+    return (node.hostname, node.pdc, node.admin_ip, node.external_ip, ssh)
+
+
+def _host_key_changed(before: tuple | None, after: tuple | None) -> bool:
+    """The pinned host key of an existing node changed: maybe it was reinstalled."""
+    return before is not None and after is not None and before[4][3] != after[4][3]
 
 
 def _node_affected(node_id: int, before: tuple | None, after: tuple | None) -> Affected:
@@ -281,8 +291,12 @@ def _node_affected(node_id: int, before: tuple | None, after: tuple | None) -> A
         if firewall_on and after[3]:
             _add(affected, [n.id for n in others], frozenset({IPF_ADMIN}))
         return affected
-    _hostname, old_pdc, old_admin, old_external = before
-    _hostname, new_pdc, new_admin, new_external = after
+    _hostname, old_pdc, old_admin, old_external, old_ssh = before
+    _hostname, new_pdc, new_admin, new_external, new_ssh = after
+    if old_ssh != new_ssh:
+        # How to reach the node changed: a node that failed for its address or host key
+        # gets its sync now instead of staying failed until someone acts.
+        _add(affected, [node_id], None)
     hosted = [r for r in (rule_view(rule_id) for rule_id in hosted_rules(node_id)) if r]
 
     def arp_for(peers: Iterable[NodeView]) -> None:
@@ -368,7 +382,9 @@ def tracking(obj: models.Model, *, deleting: bool = False) -> Iterator[None]:
     pk = obj.pk if obj.pk is not None else pk  # Django clears the pk of a deleted object
     after = None if deleting else state(obj)
     verb = "deleted" if deleting else ("created" if before is None else "changed")
-    schedule(affected_by(model, pk, before, after), reason=f"{label} {verb}")
+    # A new host key often means a reinstalled node: compare with the files it holds.
+    verify = {pk} if model is Node and _host_key_changed(before, after) else set()
+    schedule(affected_by(model, pk, before, after), reason=f"{label} {verb}", verify=verify)
 
 
 # --- scheduling ----------------------------------------------------------------------
@@ -379,16 +395,25 @@ def auto_sync_enabled() -> bool:
 
 
 class SyncBatch:
-    """Sync requests collected together and dispatched once, one request per node."""
+    """Sync requests collected together and written once, one request per node."""
 
     def __init__(self) -> None:
         self.requests: Affected = {}
         self.reasons: dict[int, list[str]] = {}
+        self.verify: set[int] = set()
+        self.staged: dict[int, list[str]] = {}  # automatic sync off: nodes no longer in sync
 
-    def add(self, affected: Affected, reason: str) -> None:
+    def add(self, affected: Affected, reason: str, *, verify: Iterable[int] = ()) -> None:
         for node_id, scope in affected.items():
             _add(self.requests, [node_id], scope)
             reasons = self.reasons.setdefault(node_id, [])
+            if reason not in reasons:
+                reasons.append(reason)
+        self.verify.update(v for v in verify if v in affected)
+
+    def stage(self, node_ids: Iterable[int], reason: str) -> None:
+        for node_id in node_ids:
+            reasons = self.staged.setdefault(node_id, [])
             if reason not in reasons:
                 reasons.append(reason)
 
@@ -396,20 +421,26 @@ class SyncBatch:
         for node_id, scope in other.requests.items():
             for reason in other.reasons.get(node_id, []):
                 self.add({node_id: scope}, reason)
+        self.verify |= other.verify
+        for node_id, reasons in other.staged.items():
+            for reason in reasons:
+                self.stage([node_id], reason)
 
     def submit(self) -> None:
-        """Dispatch once the current transaction commits (now, outside one).
+        """Write the requests to the outbox in the current transaction (the change's own);
+        their tasks are queued once it commits (now, outside one).
 
-        ``robust``: a failing dispatch (a broker that is down, a sync failing in
-        eager mode) is logged by Django and never breaks the caller's commit.
+        A broker that is down never breaks the caller's commit: the requests stay in the
+        database and the reconcile queues them when it is back.
         """
+        if self.staged:
+            every = dict.fromkeys(r for reasons in self.staged.values() for r in reasons)
+            stage(self.staged, reason=_join_reasons(list(every)))
         if self.requests:
-            transaction.on_commit(self.dispatch, robust=True)
-
-    def dispatch(self) -> None:
-        for node_id in sorted(self.requests):
-            request_sync(node_id, scope=self.requests[node_id],
-                         reason=_join_reasons(self.reasons.get(node_id, [])))
+            request_changes({
+                node_id: Request(scope=scope, reason=_join_reasons(self.reasons[node_id]),
+                                 verify=node_id in self.verify)
+                for node_id, scope in self.requests.items()})
 
 
 def _join_reasons(reasons: list[str]) -> str:
@@ -430,12 +461,12 @@ def _open_batches() -> list[SyncBatch]:
 
 @contextlib.contextmanager
 def batch() -> Iterator[SyncBatch]:
-    """Collect the sync requests of the writes inside; dispatch them once, after commit.
+    """Collect the sync requests of the writes inside; write them once, at the end.
 
-    Nestable: an inner batch hands its requests to the outer one, which
-    dispatches. Leaving with an exception drops the batch's requests (its writes
-    are rolled back with the transaction around them). Put it inside the
-    transaction it belongs to, or around it.
+    Nestable: an inner batch hands its requests to the outer one, which writes them.
+    Leaving with an exception drops the batch's requests (its writes are rolled back
+    with the transaction around them). Put it inside the transaction it belongs to:
+    the requests are then committed with the change, and queued after the commit.
     """
     stack = _open_batches()
     current = SyncBatch()
@@ -451,20 +482,23 @@ def batch() -> Iterator[SyncBatch]:
         current.submit()
 
 
-def schedule(affected: Affected, *, reason: str) -> None:
-    """Sync these nodes once the current batch is dispatched, or this transaction commits."""
+def schedule(affected: Affected, *, reason: str, verify: Iterable[int] = ()) -> None:
+    """Sync these nodes: requested with the current batch, or this transaction.
+
+    ``verify``: nodes whose sync compares with the files on them (a new host key).
+    With automatic sync off the nodes are only marked pending (``overlay update``).
+    """
     if not affected:
         logger.debug("%s: no node file changes", reason)
         return
-    if not auto_sync_enabled():
-        logger.info("%s: %d node(s) affected; automatic sync is off (OVERLAY_AUTO_SYNC)",
-                    reason, len(affected))
-        return
-    logger.info("%s: sync of %d node(s) scheduled", reason, len(affected))
     stack = _open_batches()
-    if stack:
-        stack[-1].add(affected, reason)
-        return
-    single = SyncBatch()
-    single.add(affected, reason)
-    single.submit()
+    current = stack[-1] if stack else SyncBatch()
+    if not auto_sync_enabled():
+        logger.info("%s: %d node(s) affected; automatic sync is off (OVERLAY_AUTO_SYNC): "
+                    "marked pending until 'overlay update'", reason, len(affected))
+        current.stage(affected, reason)
+    else:
+        logger.info("%s: sync of %d node(s) scheduled", reason, len(affected))
+        current.add(affected, reason, verify=verify)
+    if not stack:
+        current.submit()

@@ -6,7 +6,8 @@ syncs of the nodes whose files depend on it), and catches the node up
 (``overlays.distribution.queue.request_sync``) when it is online but not in
 sync. ``refresh_all`` runs every ``OVERLAY_REFRESH_INTERVAL`` seconds (default
 300) under ``celery beat``: it is how nodes that were down are noticed when they
-return. The sync tasks themselves live in ``overlays.distribution.queue``.
+return. The sync tasks themselves, and the periodic reconcile that queues again any
+sync whose message was lost, live in ``overlays.distribution.queue``.
 
 Imports the services, the distribution and the models; nothing imports it but
 the UI layer (commands, API, admin) and Celery.
@@ -90,7 +91,7 @@ def run_refresh(node_id: int) -> RefreshResult:
     return result
 
 
-@shared_task(acks_late=True, name=REFRESH_NODE)
+@shared_task(acks_late=True, reject_on_worker_lost=True, name=REFRESH_NODE)
 def refresh_node(node_id: int) -> dict:
     """Read one node (sysinfo, NIC tags, loaded rules, default route) and record it."""
     return asdict(run_refresh(node_id))

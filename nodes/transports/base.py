@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import posixpath
+import re
+import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -129,6 +132,15 @@ class Transport(ABC):
         """
 
     @abstractmethod
+    def remove_temporaries(self, paths: Iterable[str]) -> list[str]:
+        """Remove the temporary files ``write_file`` left for these paths (see
+        ``temporary_name``) when an upload was cut off; return the node paths removed.
+
+        Only files of exactly that naming, beside the paths named, are touched. Call it
+        only while no other upload to these paths can be running (the node's sync lock).
+        """
+
+    @abstractmethod
     def run(self, command: str, *, timeout: float | None = None) -> CommandResult:
         """Run a shell command line on the node and return what it did.
 
@@ -139,6 +151,30 @@ class Transport(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the connection. Safe to call more than once."""
+
+
+# An upload goes to ".<name>.tmp-<12 hex digits>" beside its target, then is renamed.
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.tmp-[0-9a-f]{12}")
+
+
+def temporary_name(name: str) -> str:
+    """The name ``write_file`` gives the new content of file ``name`` until it is renamed."""
+    return f".{name}.tmp-{secrets.token_hex(6)}"
+
+
+def temporary_target(entry: str) -> str | None:
+    """The file name an upload's temporary file ``entry`` was for; None for other names."""
+    match = _TEMPORARY.fullmatch(entry)
+    return match.group("name") if match else None
+
+
+def by_directory(paths: Iterable[str]) -> dict[str, set[str]]:
+    """Node paths grouped as {directory: {file names}} (each checked with check_node_path)."""
+    grouped: dict[str, set[str]] = {}
+    for path in paths:
+        directory, name = posixpath.split(check_node_path(path))
+        grouped.setdefault(directory, set()).add(name)
+    return grouped
 
 
 def check_node_path(path: str) -> str:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 import shutil
 import stat
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +28,10 @@ from .base import (
     NodeAddress,
     Transport,
     TransportError,
+    by_directory,
     check_node_path,
+    temporary_name,
+    temporary_target,
 )
 
 logger = logging.getLogger(__name__)
@@ -85,7 +88,7 @@ class LocalTransport(Transport):
             parent = self._checked_parent(target)
         except OSError as exc:
             raise TransportError(f"cannot create the directory of {path}: {exc}") from exc
-        temp = parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
+        temp = parent / temporary_name(target.name)
         try:
             self._write_temp(temp, data)
             self._set_owner(temp, owner, group)
@@ -104,6 +107,24 @@ class LocalTransport(Transport):
             "local: wrote %s for %s (%d bytes, mode %o)",
             path, self.address.hostname, len(data), mode,
         )
+
+    def remove_temporaries(self, paths: Iterable[str]) -> list[str]:
+        removed: list[str] = []
+        for directory, names in sorted(by_directory(paths).items()):
+            local = self.node_root / directory.lstrip("/")  # checked by by_directory
+            try:
+                entries = sorted(os.listdir(local))
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise TransportError(f"cannot list {directory} of {self.address.hostname}: "
+                                     f"{exc}") from exc
+            for entry in entries:
+                if temporary_target(entry) in names:
+                    with contextlib.suppress(FileNotFoundError):
+                        (local / entry).unlink()
+                    removed.append(f"{directory.rstrip('/')}/{entry}")
+        return removed
 
     @staticmethod
     def _write_temp(temp: Path, data: bytes) -> None:

@@ -7,22 +7,23 @@ password are used. File contents (they include IPSec keys) are never logged.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import logging
 import posixpath
 import re
-import secrets
 import select
 import shlex
 import socket
 import stat
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import paramiko
+from django.core.exceptions import ValidationError
 from paramiko.sftp import CMD_EXTENDED
+
+from core.validators import parse_ssh_public_key
 
 from .base import (
     AuthenticationError,
@@ -32,8 +33,11 @@ from .base import (
     NodeAddress,
     Transport,
     TransportError,
+    by_directory,
     check_node_path,
     public_key_fingerprint,
+    temporary_name,
+    temporary_target,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,25 +51,14 @@ _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 def parse_host_key(line: str) -> paramiko.PKey:
     """Turn ``"ssh-ed25519 AAAA... [comment]"`` into a public key.
 
-    A leading host field, as ``ssh-keyscan`` prints it, is tolerated.
-    Raises ValueError when the text is not a usable OpenSSH public key.
+    A leading host field, as ``ssh-keyscan`` prints it, is tolerated. The text is
+    checked by ``core.validators.parse_ssh_public_key``, the check the node record ran
+    when the key was stored. Raises ValueError when it is not a usable OpenSSH public key.
     """
-    fields = line.split()
-    for index, field in enumerate(fields[:-1]):
-        if field.startswith(("ssh-", "ecdsa-sha2-", "sk-")):
-            key_type, encoded = field, fields[index + 1]
-            break
-    else:
-        raise ValueError("expected '<key type> <base64 key>'")
     try:
-        blob = base64.b64decode(encoded, validate=True)
-        embedded_type = paramiko.Message(blob).get_text()
-    except (binascii.Error, ValueError, paramiko.SSHException) as exc:
-        raise ValueError(f"the key data is not valid base64 OpenSSH key data: {exc}") from exc
-    if not embedded_type:
-        raise ValueError("the key data is truncated or not an SSH public key")
-    if embedded_type != key_type:
-        raise ValueError(f"the key data is a {embedded_type!r} key, not {key_type!r}")
+        key_type, blob = parse_ssh_public_key(line)
+    except ValidationError as exc:
+        raise ValueError(" ".join(exc.messages)) from None
     try:
         return paramiko.PKey.from_type_string(key_type, blob)
     except (paramiko.SSHException, paramiko.UnknownKeyType, ValueError) as exc:
@@ -311,7 +304,7 @@ class SshTransport(Transport):
                 raise ValueError(f"not a valid user or group name: {name!r}")
         directory, name = posixpath.split(node_path)
         sftp = self._sftp()
-        temp = posixpath.join(directory, f".{name}.tmp-{secrets.token_hex(6)}")
+        temp = posixpath.join(directory, temporary_name(name))
         try:
             self._ensure_directory(sftp, directory)
             self._upload_temp(sftp, temp, data)
@@ -329,6 +322,30 @@ class SshTransport(Transport):
             "ssh: wrote %s on %s (%d bytes, mode %o, %s:%s)",
             node_path, self.address.hostname, len(data), mode, owner, group,
         )
+
+    def remove_temporaries(self, paths: Iterable[str]) -> list[str]:
+        grouped = by_directory(paths)
+        sftp = self._sftp() if grouped else None
+        removed: list[str] = []
+        for directory, names in sorted(grouped.items()):
+            try:
+                entries = sftp.listdir(directory)
+            except FileNotFoundError:
+                continue
+            except _LINK_ERRORS as exc:
+                raise TransportError(self._failed("list", directory, exc)) from exc
+            for entry in sorted(entries):
+                if temporary_target(entry) not in names:
+                    continue
+                temp = posixpath.join(directory, entry)
+                try:
+                    sftp.remove(temp)
+                except FileNotFoundError:
+                    continue
+                except _LINK_ERRORS as exc:
+                    raise TransportError(self._failed("remove", temp, exc)) from exc
+                removed.append(temp)
+        return removed
 
     def _ensure_directory(self, sftp: paramiko.SFTPClient, directory: str) -> None:
         """Create ``directory`` and its missing parents (mode 0755)."""

@@ -8,6 +8,9 @@ action runs once, in ``RELOAD_ORDER``, after every upload. A file counts as
 applied (``ApplyOutcome.applied``) only once its reload succeeded, so a failure
 is retried by the next sync.
 
+Before any upload, temporary files that an earlier upload left behind when it was cut off
+(see ``Transport.remove_temporaries``) are removed beside every file of the plan.
+
 Files that are no longer desired (the node stopped carrying a rule): the ARP
 table is removed from the node when it still holds what we deployed; a file
 changed on the node meanwhile is left in place, and either way the manager stops
@@ -105,6 +108,7 @@ def apply_plan(plan: Plan, transport: Transport, *, verify: bool = False) -> App
 
 def _apply(plan: Plan, transport: Transport, *, verify: bool, outcome: ApplyOutcome) -> None:
     hostname = plan.hostname
+    _remove_temporaries(plan, transport)
     candidates = plan.candidates if verify else plan.changes
     to_reload: dict[str, list[FileChange]] = {}
     settled: list[FileChange] = []  # need no reload, or their reload is pending below
@@ -141,6 +145,20 @@ def _apply(plan: Plan, transport: Transport, *, verify: bool, outcome: ApplyOutc
         for change in to_reload[action]:
             outcome.applied[change.path] = change.sha256
     logger.info("sync %s: reloads run: %s", hostname, ", ".join(order) or "none")
+
+
+def _remove_temporaries(plan: Plan, transport: Transport) -> None:
+    """Remove what uploads cut off earlier left beside the files of this plan.
+
+    An upload that breaks off (the connection or the node's SSH server went away, a
+    worker was killed) cannot remove its temporary file; for the IPSec files it holds
+    part of a key. The caller holds the node's lock, so no upload to these paths runs.
+    """
+    paths = [*plan.considered, *(path for path, _digest in plan.stale)]
+    removed = transport.remove_temporaries(paths)
+    if removed:
+        logger.warning("sync %s: removed %d temporary file(s) left by an interrupted upload: "
+                       "%s", plan.hostname, len(removed), ", ".join(removed))
 
 
 @contextlib.contextmanager

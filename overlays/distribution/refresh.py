@@ -40,7 +40,7 @@ def read_facts(transport: Transport) -> NodeFacts:
         sysinfo=parse_sysinfo(sysinfo.stdout),
         nic_tags=parse_nictags(tags.stdout),
         # No file: the platform has loaded no rule yet.
-        loaded_rules=parse_loaded_rules(rules.stdout) if rules.ok else {},
+        loaded_overlay_rules=parse_loaded_rules(rules.stdout) if rules.ok else {},
         default_route_nic=parse_default_route(route.stdout) if route.ok else "",
     )
 

@@ -2,26 +2,31 @@
 
 A pass (``sync_once``) of one node:
 
-1. loads the cluster snapshot once and renders the node's files, or only the
-   groups its scope names (``plan``); a node that is not in sync always gets a
-   full pass, whatever the scope;
-2. compares their hashes with the ones recorded in ``DeployedFile``; a pass
-   that finds nothing to do records a "no-change" deployment without contacting
-   the node;
-3. otherwise opens ONE connection to the node and applies the plan (``apply``);
+1. reads the node (its desired generation first), then loads the cluster snapshot once
+   and renders the node's files, or only the groups its request names (``plan``); a node
+   that is not in sync, or one with changes older than the request, gets a full pass;
+2. compares their hashes with the ones recorded in ``DeployedFile``; a pass that finds
+   nothing to do records a "no-change" deployment without contacting the node;
+3. otherwise opens ONE connection to the node, removes temporary files earlier uploads
+   left behind, and applies the plan (``apply``);
 4. records (``record_deployment``) the hashes of the files uploaded *and* applied, a
-   ``Deployment`` (paths and hashes, never contents: the IPSec files hold keys)
-   and the node's sync status, in one transaction.
+   ``Deployment`` (paths and hashes, never contents: the IPSec files hold keys), the
+   generation it deployed and the node's sync status, in one transaction. "In sync" is
+   written only by a conditional update that finds no newer desired generation: a change
+   that committed while the pass ran leaves the node pending.
 
-A pass writes nothing else: IPSec pair keys and node facts are domain data,
-written by ``overlays.services`` when the data that needs them changes.
+A pass writes nothing else: IPSec pair keys and node facts are domain data, written by
+``overlays.services`` when the data that needs them changes.
 
-A node that is not online is skipped and marked pending; transient SSH
-failures mark it pending (retried) or unreachable (final attempt); host-key and
-authentication failures are never retried.
+A node that is not online is skipped and marked pending; transient SSH failures mark it
+pending (retried) or unreachable (final attempt); host-key and authentication failures
+are never retried.
 
-``run_sync`` serialises passes per node and drains coalesced requests
-(``coordination``); ``sync_many`` runs it for several nodes, ``jobs`` at a time.
+``run_sync`` holds the node's lock (``coordination``) and drains the node's pending
+request (``outbox``) until none is left; the request is removed only after a pass that
+completed. ``sync_many`` runs the syncs of several nodes here, ``jobs`` at a time, and
+always does the work: it waits for a lock held elsewhere (a dead worker's lease runs out
+within seconds) instead of leaving the work to its holder.
 """
 
 from __future__ import annotations
@@ -47,13 +52,17 @@ from nodes.models import (
     SyncStatus,
 )
 from nodes.transports import AuthenticationError, HostKeyError, TransportError, open_transport
+from overlays.distribution import outbox
 from overlays.distribution.apply import ApplyOutcome, apply_plan
 from overlays.distribution.coordination import coordination
+from overlays.distribution.outbox import Claim, Request
 from overlays.distribution.plan import Plan, plan_node
 from overlays.filegroups import Scope, describe_scope
 from overlays.selectors import load_snapshot, node_paths
 
 logger = logging.getLogger(__name__)
+
+COMPLETED = (DeploymentResult.OK, DeploymentResult.NO_CHANGE)
 
 
 @dataclass
@@ -68,16 +77,23 @@ class PassResult:
     def result(self) -> str:
         return self.deployment.result if self.deployment else "gone"
 
+    @property
+    def completed(self) -> bool:
+        """The node holds what the pass meant to deploy (or the node is gone)."""
+        return self.deployment is None or self.deployment.result in COMPLETED
+
 
 def record_deployment(node: Node, *, started: datetime, reason: str, scope: Scope,
                       result: str, error: str = "", outcome: ApplyOutcome | None = None,
                       sync_status: str | None = None, message: str = "",
-                      **node_fields: object) -> Deployment:
+                      generation: int | None = None, **node_fields: object) -> Deployment:
     """Record the pass: deployed hashes, the deployment and the node's sync status, at once.
 
-    One transaction, so nobody sees the node in sync without its deployment. The
-    node is updated with a queryset update of these columns only: it never races
-    a refresh or an edit of the node's other fields, and triggers nothing.
+    One transaction, so nobody sees the node in sync without its deployment. The node is
+    updated with queryset updates of these columns only: it never races a refresh or an
+    edit of the node's other fields, and triggers nothing. ``generation``: the desired
+    generation the pass deployed completely; ``in_sync`` is then written only if the node
+    has no newer one (a change committed meanwhile), else the node stays pending.
     """
     outcome = outcome or ApplyOutcome()
     now = timezone.now()
@@ -87,36 +103,63 @@ def record_deployment(node: Node, *, started: datetime, reason: str, scope: Scop
                 node=node, path=path, defaults={"sha256": digest, "deployed_at": now})
         if outcome.forgotten:
             DeployedFile.objects.filter(node=node, path__in=outcome.forgotten).delete()
-        if sync_status is not None:
-            Node.objects.filter(pk=node.pk).update(sync_status=sync_status,
-                                                   sync_message=message[:2000], **node_fields)
+        nodes = Node.objects.filter(pk=node.pk)
+        if generation is not None:
+            nodes.filter(synced_generation__lt=generation).update(synced_generation=generation)
+        if sync_status == SyncStatus.IN_SYNC and generation is not None:
+            if not nodes.filter(desired_generation=generation).update(
+                    sync_status=SyncStatus.IN_SYNC, sync_message="", **node_fields):
+                nodes.update(sync_status=SyncStatus.PENDING,
+                             sync_message="newer changes arrived during the sync; the next "
+                                          "pass pushes them", **node_fields)
+        elif sync_status is not None:
+            nodes.update(sync_status=sync_status, sync_message=message[:2000], **node_fields)
         return Deployment.objects.create(
             node=node, started_at=started, finished_at=now, reason=reason[:255],
             scope=describe_scope(scope), result=result, error=error[:4000],
             files_changed=outcome.files_changed, commands=outcome.commands)
 
 
+def _pass_scope(node: Node, scope: Scope, claimed: Claim | None) -> tuple[Scope, int]:
+    """The files this pass must check, and the desired generation it then deploys.
+
+    A scope is enough only when every change before the request was deployed already
+    (the node is in sync or merely pending, and its synced generation reaches the
+    request's base); otherwise every file is checked. A full pass deploys the generation
+    read before the snapshot; a scoped one only the generation its request covers (a
+    change that arrived since may concern other files).
+    """
+    if scope is None:
+        return None, node.desired_generation
+    base = claimed.base_generation if claimed else node.desired_generation
+    if node.sync_status not in (SyncStatus.IN_SYNC, SyncStatus.PENDING) \
+            or node.synced_generation < base:
+        logger.info("sync %s: node is %s (generation %d of %d), so every file is checked, "
+                    "not only %s", node.hostname, node.sync_status, node.synced_generation,
+                    node.desired_generation, describe_scope(scope))
+        return None, node.desired_generation
+    return scope, claimed.generation if claimed else node.desired_generation
+
+
 def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bool = False,
-              final_attempt: bool = True) -> PassResult:
+              final_attempt: bool = True, claimed: Claim | None = None) -> PassResult:
     """One synchronisation pass of one node (the caller holds the node's lock).
 
-    ``final_attempt`` False means a transient SSH failure will be retried: the
-    node is then marked with the failure but not given up on.
+    ``final_attempt`` False means a transient SSH failure will be retried: the node is
+    then marked with the failure but not given up on. ``claimed``: the outbox request this
+    pass carries out (its base generation decides whether its scope is enough).
     """
     started = timezone.now()
-    node = Node.objects.filter(pk=node_id).first()
+    node = Node.objects.filter(pk=node_id).first()  # before the snapshot: see _pass_scope
     if node is None:
         logger.info("sync of node %s: the node no longer exists", node_id)
         return PassResult(deployment=None)
+    scope, generation = _pass_scope(node, scope, claimed)
 
     def record(result: str, **fields: object) -> Deployment:
         return record_deployment(node, started=started, reason=reason, scope=scope,
                                  result=result, **fields)
 
-    if node.sync_status != SyncStatus.IN_SYNC and scope is not None:
-        logger.info("sync %s: node is %s, so every file is checked, not only %s",
-                    node.hostname, node.sync_status, describe_scope(scope))
-        scope = None
     if node.status != NodeStatus.ONLINE:
         message = (f"node is {node.status}; its files are pushed when a refresh finds it "
                    "online")
@@ -139,12 +182,14 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
         logger.error("sync %s: %s", node.hostname, message)
         return PassResult(deployment=record(DeploymentResult.FAILED, error=message,
                                             sync_status=SyncStatus.FAILED, message=message))
-    logger.info("sync %s (%s): %d file(s) considered, %d changed, %d no longer desired%s",
-                node.hostname, describe_scope(scope), len(plan.considered), len(plan.changes),
-                len(plan.stale), "; verifying against the node" if verify else "")
+    logger.info("sync %s (%s, generation %d): %d file(s) considered, %d changed, %d no longer "
+                "desired%s", node.hostname, describe_scope(scope), generation,
+                len(plan.considered), len(plan.changes), len(plan.stale),
+                "; verifying against the node" if verify else "")
     if plan.up_to_date and not verify:
         return PassResult(plan=plan, deployment=record(DeploymentResult.NO_CHANGE,
-                                                       sync_status=SyncStatus.IN_SYNC))
+                                                       sync_status=SyncStatus.IN_SYNC,
+                                                       generation=generation))
 
     connected = False
     try:
@@ -162,7 +207,8 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
         logger.info("sync %s: %s, %d file(s) written, %d command(s) run", node.hostname, result,
                     len(outcome.files_changed), len(outcome.commands))
         return PassResult(plan=plan, deployment=record(result, outcome=outcome,
-                                                       sync_status=SyncStatus.IN_SYNC))
+                                                       sync_status=SyncStatus.IN_SYNC,
+                                                       generation=generation))
 
     exc = outcome.exception
     retryable = isinstance(exc, TransportError) and exc.retryable
@@ -190,11 +236,14 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
 
 @dataclass
 class RunOutcome:
-    """What ``run_sync`` did: ran passes ("done"), left them to the lock holder
-    ("coalesced"), or stopped on a transient failure that should be retried ("retry")."""
+    """What ``run_sync`` did: ran passes ("done"), left the request to the lock's live
+    holder ("coalesced"), gave up waiting for the lock ("busy"), or stopped on a transient
+    failure that should be retried ("retry"). ``holder`` names who held the lock."""
 
     status: str
     passes: list[PassResult] = field(default_factory=list)
+    holder: str | None = None
+    lock_remaining: float = 0.0
 
     def summary(self) -> dict:
         return {"status": self.status,
@@ -203,37 +252,67 @@ class RunOutcome:
 
 
 def run_sync(node_id: int, *, scope: Scope = None, reason: str = "", verify: bool = False,
-             final_attempt: bool = True, record: bool = True) -> RunOutcome:
-    """Record a sync request for the node and, unless a sync already runs, drain requests.
+             final_attempt: bool = True, record: bool = True, wait: float = 0.0
+             ) -> RunOutcome:
+    """Sync the node: run its pending request (and this one) unless a sync already runs.
 
-    ``record`` False: the request was recorded by a trigger already.
+    ``record``: first add this request to the node's pending request in the outbox, so
+    a sync running elsewhere takes it up ("coalesced"); False: only drain what is pending.
+    ``wait`` > 0: this caller does the work itself. The request is kept here, the lock is
+    awaited up to ``wait`` seconds (a live holder finishes, a dead one's lease runs out),
+    and the first pass carries it together with whatever is pending.
     """
+    own = Request(scope=scope, reason=reason, verify=verify) if wait > 0 else None
+    if record and own is None:
+        outbox.record({node_id: Request(scope=scope, reason=reason, verify=verify)},
+                      change=False)
     store = coordination()
-    store.clear_queued(node_id)
-    if record:
-        store.mark(node_id, scope, reason, verify)
     passes: list[PassResult] = []
     while True:
         lock = store.lock(node_id)
-        if not lock.acquire():
-            logger.info("sync of node %s already running elsewhere; request merged into it",
-                        node_id)
-            return RunOutcome("coalesced" if not passes else "done", passes)
+        if not lock.acquire(wait=wait if own is not None else 0.0):
+            holder = lock.holder()
+            if own is not None:
+                logger.warning("sync of node %s: its lock is still held by %s after %g s",
+                               node_id, holder, wait)
+                return RunOutcome("busy", passes, holder=holder)
+            logger.info("sync of node %s already running (%s); request left to it", node_id,
+                        holder)
+            return RunOutcome("coalesced" if not passes else "done", passes, holder=holder,
+                              lock_remaining=lock.remaining())
         try:
-            while (request := store.pop(node_id)) is not None:
-                lock.extend()
-                result = sync_once(node_id, scope=request.scope, reason=request.reason,
-                                   verify=request.verify, final_attempt=final_attempt)
-                passes.append(result)
-                if result.retryable:
-                    store.mark(node_id, request.scope, request.reason, request.verify)
-                    return RunOutcome("retry", passes)
+            with lock.kept():
+                stopped = _drain(node_id, own, passes, final_attempt=final_attempt)
+                own = None
         finally:
             lock.release()
-        # A request that arrived after the last pop but while we held the lock found
-        # the lock taken and left only its mark: take it, unless someone else does.
-        if not store.pending(node_id):
+        if stopped is not None:
+            return RunOutcome(stopped, passes)
+        # A request that arrived after the last claim but while we held the lock found
+        # the lock taken and was left to us: take it, unless someone else does.
+        if not outbox.pending(node_id):
             return RunOutcome("done", passes)
+
+
+def _drain(node_id: int, own: Request | None, passes: list[PassResult], *,
+           final_attempt: bool) -> str | None:
+    """Run passes while a request is pending; the status to stop with, or None when drained."""
+    while True:
+        claimed = outbox.claim(node_id)
+        if claimed is None and own is None:
+            return None
+        request = own.merged(claimed.request if claimed else None) if own else claimed.request
+        own = None
+        result = sync_once(node_id, scope=request.scope, reason=outbox.one_line(request.reason),
+                           verify=request.verify, final_attempt=final_attempt, claimed=claimed)
+        passes.append(result)
+        if not result.completed:
+            # The request stays pending: retried now, by the reconcile, or when a refresh
+            # finds the node online again.
+            return "retry" if result.retryable else "done"
+        if claimed is not None and not outbox.consume(node_id, claimed):
+            logger.info("sync of node %s: more was requested during the pass; another pass",
+                        node_id)
 
 
 def retry_delay(retries: int) -> float:
@@ -244,14 +323,21 @@ def retry_delay(retries: int) -> float:
 
 
 def sync_many(node_ids: Iterable[int], *, scope: Scope = None, reason: str = "",
-              verify: bool = False, jobs: int = 1) -> dict[int, RunOutcome]:
+              verify: bool = False, jobs: int = 1, wait: float | None = None
+              ) -> dict[int, RunOutcome]:
     """Sync several nodes in this process, ``jobs`` at a time (threads; one SSH
-    connection and one database connection per thread)."""
+    connection and one database connection per thread).
+
+    Always does the work: a node whose sync runs elsewhere is waited for, up to ``wait``
+    seconds (default ``OVERLAY_SYNC_LOCK_WAIT``), then synced here.
+    """
     ids = list(node_ids)
+    patience = float(settings.OVERLAY_SYNC_LOCK_WAIT if wait is None else wait)
 
     def one(node_id: int) -> RunOutcome:
         try:
-            return run_sync(node_id, scope=scope, reason=reason, verify=verify)
+            return run_sync(node_id, scope=scope, reason=reason, verify=verify,
+                            wait=max(patience, 0.001))
         finally:
             if jobs > 1:
                 connections.close_all()  # this thread's connections only

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -133,9 +134,9 @@ def build_overlay_config(hostnames: list[str]) -> None:
                                     node_names=["cn01", "cn02"]))
     services.admin_overlay_init(subnet="10.44.44.0/24", port=4793)
     services.firewall_update(enabled=True, allowed_sources=["192.0.2.0/28"])
-    web = services.save(VirtualNetwork(name="web", rule=customers, vxlan_id=100, vlan_id=10,
+    web = services.save(VirtualNetwork(name="web", overlay_rule=customers, vxlan_id=100, vlan_id=10,
                                        network="192.168.10.0/24", gateway="192.168.10.1"))
-    labnet = services.save(VirtualNetwork(name="labnet", rule=lab, vxlan_id=7, vlan_id=0,
+    labnet = services.save(VirtualNetwork(name="labnet", overlay_rule=lab, vxlan_id=7, vlan_id=0,
                                           network="10.77.0.0/24"))
     nodes = {n.hostname: n for n in Node.objects.all()}
     services.save(Vnic(vm_name="web01", node=nodes[hostnames[0]], network=web,
@@ -183,16 +184,97 @@ def cluster(make_cluster) -> Cluster:
 
 @dataclass
 class Worker:
+    """A ``celery -A config worker`` process on a real broker, reading the test database.
+
+    ``start()`` launches it and waits until it is ready; ``kill()`` is ``kill -9`` of it and
+    its children (a lost machine); ``stop()`` a warm shutdown. ``beat``: the worker runs
+    ``celery beat`` too (``-B``), for the periodic reconcile.
+    """
+
     queue: str
     prefix: str
     log_path: Path
-    process: subprocess.Popen
+    env: dict[str, str] = field(default_factory=dict)
+    beat: bool = False
+    process: subprocess.Popen | None = None
+    starts: int = 0
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def command(self) -> list[str]:
+        # ``python -m celery``: this interpreter and its packages, wherever the venv lives.
+        command = [sys.executable, "-m", "celery", "-A", "config", "worker",
+                   "--pool=threads", "--concurrency=4", "-Q", self.queue, "-l", "INFO",
+                   "-n", f"{self.queue}-{self.starts}@%h", "--without-gossip",
+                   "--without-mingle", "--without-heartbeat"]
+        if self.beat:
+            command += ["-B", "-s", str(self.log_path.with_name("beat-schedule"))]
+        return command
 
-def _database_url() -> str:
+    def start(self, *, timeout: float = 60) -> None:
+        """Start the worker; return once it is ready and its start-up reconcile has run."""
+        before = self.reconciles()
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command(), cwd=REPO, env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while self.reconciles() <= before:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"the Celery worker did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.1)
+
+    def reconciles(self) -> int:
+        """How many ``overlays.reconcile`` tasks this worker has finished."""
+        return len(re.findall(r"overlays\.reconcile\[[^\]]+\] (?:succeeded|raised)",
+                              self.log()))
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """``kill -9`` of the worker and everything it started: nothing gets to clean up."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if not self.alive:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def worker_environment(*, redis_url: str, queue: str, prefix: str, management_key: Path,
+                       settings_module: str = "tests.distribution.worker_settings",
+                       **extra: str) -> dict[str, str]:
+    """The environment of a test worker: the test database, this broker and lock namespace."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "OVERLAY_TRANSPORT": "ssh",
+        "OVERLAY_SSH_PRIVATE_KEY": str(management_key),
+        "OVERLAY_TEST_QUEUE": queue,
+        "OVERLAY_TEST_PREFIX": prefix,
+        "LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(REPO),
+        **extra,
+    }
+
+
+def database_url() -> str:
     from django.db import connection
 
     cfg = connection.settings_dict
@@ -205,7 +287,7 @@ def _database_url() -> str:
            f"{cfg['NAME']}"
 
 
-def _redis_ok(url: str) -> bool:
+def redis_ok(url: str) -> bool:
     import redis
 
     try:
@@ -214,7 +296,7 @@ def _redis_ok(url: str) -> bool:
         return False
 
 
-def _use_broker(url: str, queue: str) -> dict:
+def use_broker(url: str, queue: str) -> dict:
     conf = celery_app.conf
     saved = {key: conf[key] for key in ("task_always_eager", "broker_url", "result_backend",
                                         "task_default_queue")}
@@ -222,11 +304,11 @@ def _use_broker(url: str, queue: str) -> dict:
     conf.broker_url = url
     conf.result_backend = url
     conf.task_default_queue = queue
-    _reset_connections()
+    reset_celery_connections()
     return saved
 
 
-def _reset_connections() -> None:
+def reset_celery_connections() -> None:
     celery_app._pool = None  # noqa: SLF001 - the broker URL changed after first use
     if "amqp" in celery_app.__dict__:
         celery_app.amqp._producer_pool = None  # noqa: SLF001
@@ -243,50 +325,20 @@ def celery_worker_process(django_db_setup, django_db_blocker, testnode_managemen
     redis_url = os.environ.get("REDIS_URL", "")
     if not redis_url:
         require_or_skip("the Celery worker tests need Redis: set REDIS_URL")
-    if not _redis_ok(redis_url):
+    if not redis_ok(redis_url):
         require_or_skip(f"Redis at {redis_url} does not answer")
-    with django_db_blocker.unblock():
-        database_url = _database_url()
     queue = f"overlay-test-{SESSION_TOKEN}"
     prefix = f"overlay-test:{SESSION_TOKEN}:worker"
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.distribution.worker_settings",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url,
-        "OVERLAY_TRANSPORT": "ssh",
-        "OVERLAY_SSH_PRIVATE_KEY": str(testnode_management_key),
-        "OVERLAY_TEST_QUEUE": queue,
-        "OVERLAY_TEST_PREFIX": prefix,
-        "LOG_LEVEL": "INFO",
-        "PYTHONPATH": str(REPO),
-    }
-    # ``python -m celery``: this interpreter and its packages, wherever the venv lives.
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker",
-               "--pool=threads", "--concurrency=4", "-Q", queue, "-l", "INFO",
-               "-n", f"{queue}@%h", "--without-gossip", "--without-mingle",
-               "--without-heartbeat"]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    worker = Worker(queue=queue, prefix=prefix, log_path=log_path, process=process)
-    deadline = time.monotonic() + 60
-    while " ready." not in worker.log():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the Celery worker did not start:\n{worker.log()[-3000:]}")
-        time.sleep(0.1)
+    with django_db_blocker.unblock():
+        env = worker_environment(redis_url=redis_url, queue=queue, prefix=prefix,
+                                 management_key=testnode_management_key)
+    worker = Worker(queue=queue, prefix=prefix, log_path=log_path, env=env)
+    worker.start()
     try:
         yield worker
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        worker.stop()
 
 
 @pytest.fixture
@@ -298,13 +350,13 @@ def worker(celery_worker_process: Worker, settings, transactional_db) -> Iterato
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     for key in client.scan_iter(f"{celery_worker_process.prefix}:*"):
         client.delete(key)
-    saved = _use_broker(os.environ["REDIS_URL"], celery_worker_process.queue)
+    saved = use_broker(os.environ["REDIS_URL"], celery_worker_process.queue)
     try:
         yield celery_worker_process
     finally:
         for key, value in saved.items():
             celery_app.conf[key] = value
-        _reset_connections()
+        reset_celery_connections()
 
 
 def wait_for(condition: Callable[[], object], *, timeout: float = 30.0, what: str = "",

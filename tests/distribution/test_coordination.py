@@ -1,21 +1,26 @@
-"""One sync per node at a time; requests that arrive meanwhile are merged, not lost.
+"""One sync per node at a time; requests that arrive meanwhile are merged, not lost; a
+node is in sync only when its last completed sync deployed its newest desired generation.
 
-Run against the process-local store and, when REDIS_URL is set, against Redis.
+Lock tests run against the process-local store and, when REDIS_URL is set, against Redis
+(where locks name their holder and expire unless renewed).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 from django.db import connections
 
-from nodes.models import Deployment, Node
+from nodes.models import Deployment, Node, PendingSync, SyncStatus
 from overlays import services
+from overlays.distribution import outbox
 from overlays.distribution.coordination import coordination
+from overlays.distribution.outbox import Request
 from overlays.distribution.plan import render_desired
-from overlays.distribution.run import run_sync
+from overlays.distribution.run import run_sync, sync_many
 from overlays.filegroups import IPF_ADMIN, IPF_OVERLAYS, IPSEC, USBKEY, arp_group
 from overlays.generators import render_node
 from overlays.selectors import load_snapshot, node_paths
@@ -40,8 +45,11 @@ def store_backend(request, settings):
 
 @pytest.fixture
 def node(db) -> Node:
-    return services.save(Node(hostname="cn01", pdc="prague", admin_ip="10.0.0.11",
+    """A node with nothing pending (the request its creation wrote is not under test)."""
+    node = services.save(Node(hostname="cn01", pdc="prague", admin_ip="10.0.0.11",
                               external_ip="203.0.113.11"))
+    PendingSync.objects.filter(node=node).delete()
+    return node
 
 
 def test_a_request_finding_the_lock_taken_is_merged_and_run_by_the_lock_holder(
@@ -53,8 +61,9 @@ def test_a_request_finding_the_lock_taken_is_merged_and_run_by_the_lock_holder(
     second = run_sync(node.pk, scope=frozenset({USBKEY}), reason="rule changed")
 
     assert (first.status, second.status) == ("coalesced", "coalesced")
+    assert first.holder == lock.identity  # the lock names its holder
     assert not Deployment.objects.exists()
-    assert store_backend.pending(node.pk)
+    assert outbox.pending(node.pk)
     lock.release()
     drained = run_sync(node.pk, record=False)
     assert drained.status == "done"
@@ -62,31 +71,115 @@ def test_a_request_finding_the_lock_taken_is_merged_and_run_by_the_lock_holder(
     deployment = Deployment.objects.get()
     assert deployment.reason == "firewall changed; rule changed"
     assert deployment.scope == "all"  # first sync of the node: every file
-    assert not store_backend.pending(node.pk)
+    assert not outbox.pending(node.pk)
 
 
-def test_requests_merge_their_scopes(store_backend, node):
-    store_backend.mark(node.pk, frozenset({IPF_ADMIN}), "a", False)
-    store_backend.mark(node.pk, frozenset({arp_group("/x.json")}), "b", True)
-    request = store_backend.pop(node.pk)
-    assert request.scope == frozenset({IPF_ADMIN, "arp:/x.json"})
-    assert request.verify is True
-    store_backend.mark(node.pk, frozenset({IPF_ADMIN}), "a", False)
-    store_backend.mark(node.pk, None, "c", False)
-    assert store_backend.pop(node.pk).scope is None
-    assert store_backend.pop(node.pk) is None
+def test_requests_merge_their_scopes_reasons_and_verify(node):
+    outbox.record({node.pk: Request(frozenset({IPF_ADMIN}), "a", False)}, change=False)
+    outbox.record({node.pk: Request(frozenset({arp_group("/x.json")}), "b", True)},
+                  change=False)
+    claimed = outbox.claim(node.pk)
+    assert claimed.request == Request(frozenset({IPF_ADMIN, "arp:/x.json"}), "a\nb", True)
+    outbox.record({node.pk: Request(None, "c", False)}, change=False)
+    assert outbox.claim(node.pk).request.scope is None
+    assert not outbox.consume(node.pk, claimed)  # "c" arrived after the claim: kept
+    assert outbox.consume(node.pk, outbox.claim(node.pk))
+    assert outbox.claim(node.pk) is None
 
 
-def test_only_one_trigger_queues_a_task_until_it_starts(store_backend, node):
-    assert store_backend.set_queued(node.pk)
-    assert not store_backend.set_queued(node.pk)
-    store_backend.clear_queued(node.pk)
-    assert store_backend.set_queued(node.pk)
+def test_a_change_advances_the_desired_generation_and_marks_an_in_sync_node_pending(node):
+    run_sync(node.pk, reason="first")
+    node.refresh_from_db()
+    assert node.sync_status == SyncStatus.IN_SYNC
+    assert node.synced_generation == node.desired_generation
+
+    outbox.record({node.pk: Request(frozenset({IPSEC}), "key rotated", False)}, change=True)
+
+    node.refresh_from_db()
+    assert node.sync_status == SyncStatus.PENDING
+    assert node.desired_generation == node.synced_generation + 1
+    run_sync(node.pk, record=False)
+    node.refresh_from_db()
+    assert (node.sync_status, node.synced_generation) == (SyncStatus.IN_SYNC,
+                                                          node.desired_generation)
+
+
+def test_a_change_committed_during_a_sync_leaves_the_node_pending(node, monkeypatch):
+    import overlays.distribution.run as run_module
+
+    real_load = run_module.load_snapshot
+    statuses = []
+
+    def change_arrives_after_the_snapshot():  # a change commits while the pass renders
+        snapshot = real_load()
+        if not statuses:
+            outbox.record({node.pk: Request(frozenset({IPSEC}), "late change", False)},
+                          change=True)
+        statuses.append(Node.objects.get(pk=node.pk).sync_status)
+        return snapshot
+
+    monkeypatch.setattr(run_module, "load_snapshot", change_arrives_after_the_snapshot)
+    outbox.record({node.pk: Request(None, "first", False)}, change=True)
+
+    outcome = run_sync(node.pk, record=False)
+
+    # The first pass rendered before the late change: it recorded its deployment but left
+    # the node pending, and the late change got a pass of its own.
+    assert [p.result for p in outcome.passes] == ["ok", "no-change"]
+    assert statuses == [SyncStatus.UNKNOWN, SyncStatus.PENDING]
+    first, second = Deployment.objects.order_by("id")
+    assert first.reason == "first" and "late change" in second.reason
+    node.refresh_from_db()
+    assert node.sync_status == SyncStatus.IN_SYNC
+    assert node.synced_generation == node.desired_generation
+
+
+def test_a_scoped_sync_never_claims_a_change_of_other_files_that_came_meanwhile(
+        node, monkeypatch):
+    import overlays.distribution.run as run_module
+
+    run_sync(node.pk, reason="first")  # in sync: the next passes may be scoped
+    real_load = run_module.load_snapshot
+    seen = []
+
+    def other_files_change_after_the_snapshot():
+        snapshot = real_load()
+        if not seen:
+            outbox.record({node.pk: Request(frozenset({IPSEC}), "keys rotated", False)},
+                          change=True)
+        seen.append(Node.objects.get(pk=node.pk).sync_status)
+        return snapshot
+
+    monkeypatch.setattr(run_module, "load_snapshot", other_files_change_after_the_snapshot)
+    outbox.record({node.pk: Request(frozenset({IPF_ADMIN}), "firewall changed", False)},
+                  change=True)
+
+    outcome = run_sync(node.pk, record=False)
+
+    scopes = list(Deployment.objects.order_by("id").values_list("scope", flat=True))[1:]
+    assert scopes[0] == IPF_ADMIN and IPSEC in scopes[1]  # the rotation had its own pass
+    assert seen[1] == SyncStatus.PENDING  # not "in sync" between the two passes
+    assert len(outcome.passes) == 2
+    node.refresh_from_db()
+    assert (node.sync_status, node.synced_generation) == (SyncStatus.IN_SYNC,
+                                                          node.desired_generation)
+
+
+def test_a_node_edit_from_an_old_copy_never_puts_its_generations_back(node):
+    stale_copy = Node.objects.get(pk=node.pk)
+    outbox.record({node.pk: Request(None, "change", False)}, change=True)
+    generation = Node.objects.get(pk=node.pk).desired_generation
+
+    stale_copy.nic_tags = ["admin"]
+    services.save(stale_copy)
+
+    assert Node.objects.get(pk=node.pk).desired_generation >= generation
 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_syncs_of_one_node_never_overlap_and_lose_no_request(store_backend):
     node = services.save(Node(hostname="cn01", pdc="prague", admin_ip="10.0.0.11"))
+    Deployment.objects.all().delete()  # its first sync ran when the creation committed
     start = threading.Barrier(8)
     outcomes = []
 
@@ -104,13 +197,86 @@ def test_concurrent_syncs_of_one_node_never_overlap_and_lose_no_request(store_ba
         thread.join(timeout=60)
 
     deployments = list(Deployment.objects.order_by("started_at"))
-    assert 1 <= len(deployments) < 8
+    assert 1 <= len(deployments) <= 8  # requests merged while a pass ran share the next
     for earlier, later in zip(deployments, deployments[1:], strict=False):
         assert earlier.finished_at <= later.started_at  # serialised
     reasons = "; ".join(d.reason for d in deployments)
     assert all(f"request {i}" in reasons for i in range(8))
     assert sum(o.status == "coalesced" for o in outcomes) >= 1
-    assert not store_backend.pending(node.pk)
+    assert not outbox.pending(node.pk)
+
+
+def test_sync_many_waits_for_a_lock_held_elsewhere_and_then_does_the_work(
+        store_backend, node, settings):
+    lock = store_backend.lock(node.pk)
+    assert lock.acquire()
+    releaser = threading.Timer(0.5, lock.release)
+    releaser.start()
+
+    outcome = sync_many([node.pk], reason="overlay update", wait=10)[node.pk]
+
+    releaser.join()
+    assert outcome.status == "done"
+    assert [p.result for p in outcome.passes] == ["ok"]
+    assert Deployment.objects.get().reason == "overlay update"
+
+
+def test_sync_many_gives_up_on_a_lock_that_stays_held_and_names_its_holder(store_backend, node):
+    lock = store_backend.lock(node.pk)
+    assert lock.acquire()
+    try:
+        outcome = sync_many([node.pk], reason="overlay update", wait=0.3)[node.pk]
+    finally:
+        lock.release()
+
+    assert (outcome.status, outcome.holder) == ("busy", lock.identity)
+    assert not Deployment.objects.exists()
+
+
+@pytest.fixture
+def redis_store(settings):
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        require_or_skip("the Redis lock tests need REDIS_URL")
+    settings.REDIS_URL = url
+    settings.OVERLAY_SYNC_LOCK_LEASE = 0.6
+    return coordination()
+
+
+def test_a_lock_whose_holder_stopped_renewing_expires_within_its_lease(redis_store):
+    dead = redis_store.lock(4242)
+    assert dead.acquire()  # and never renewed: its worker was killed
+    other = redis_store.lock(4242)
+    assert not other.acquire()
+    assert other.holder() == dead.identity
+    started = time.monotonic()
+
+    assert other.acquire(wait=5)
+
+    assert time.monotonic() - started < 0.6 + 0.5
+    other.release()
+
+
+def test_a_running_sync_keeps_its_lock_by_renewing_the_lease(redis_store):
+    holder = redis_store.lock(4243)
+    assert holder.acquire()
+    with holder.kept():
+        other = redis_store.lock(4243)
+        assert not other.acquire(wait=1.5)  # well past the 0.6 s lease
+    holder.release()
+    assert other.acquire()
+    other.release()
+
+
+def test_a_holder_whose_lock_vanished_takes_it_again(redis_store):
+    holder = redis_store.lock(4244)
+    assert holder.acquire()
+    redis_store.client.delete(holder.name)  # Redis restarted without its data
+
+    assert holder.renew()
+
+    assert holder.holder() == holder.identity
+    holder.release()
 
 
 def test_scoped_rendering_matches_the_full_render_file_for_file():

@@ -391,3 +391,20 @@ def test_the_drift_check_reports_hand_edits_and_missing_files(cluster):
 
     assert all(not check_drift(cluster.node(h).pk).drifted for h in cluster.test_nodes)
     assert "ntp_hosts=ntp.example.net\n" in usbkey.read_text()  # the node's own edit stays
+
+
+def test_the_drift_check_says_a_node_is_behind_when_it_holds_an_older_deployment(
+        cluster, settings):
+    sync_all(cluster)
+    settings.OVERLAY_AUTO_SYNC = False  # staged: nothing pushes the change
+    services.save(Vnic(vm_name="lab02", node=cluster.node("cn01"),
+                       network=VirtualNetwork.objects.get(name="labnet"),
+                       mac="02:08:20:cc:00:02", ip="10.77.0.12"))
+
+    report = check_drift(cluster.node("cn02").pk)
+
+    assert cluster.node("cn02").sync_status == SyncStatus.PENDING  # never "in sync"
+    assert report.drifted == []  # nobody edited the node
+    assert [(i.path, i.state) for i in report.behind] == [(LAB_ARP, "outdated")]
+    assert not report.as_desired
+    assert check_drift(cluster.node("cn03").pk).as_desired

@@ -15,10 +15,10 @@ import pytest
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
-from nodes.models import Deployment, Node
+from nodes.models import Deployment, Node, PendingSync
 from overlays import changes, services
 from overlays.distribution.plan import managed_digest, sha256_text
-from overlays.distribution.queue import sync_node
+from overlays.distribution.queue import reconcile, sync_node
 from overlays.generators import render_cluster
 from overlays.models import (
     AdminOverlay,
@@ -291,23 +291,38 @@ def test_automatic_sync_can_be_switched_off(synced_demo, settings,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_dispatch_failing_after_commit_is_logged_and_the_write_stands(
+def test_a_broker_that_is_down_leaves_the_committed_change_pending_until_the_reconcile(
         demo_state, settings, monkeypatch, caplog):
-    """The broker being down never turns a committed change into an error for its caller."""
+    """The broker being down never turns a committed change into an error for its caller:
+    the change's sync requests are committed with it and queued once the broker is back."""
     settings.OVERLAY_AUTO_SYNC = False
     import_state(demo_state)
+    settings.OVERLAY_AUTO_SYNC = True
+    real_apply_async = sync_node.apply_async
 
     def broker_down(*args: object, **kwargs: object) -> None:
         raise OperationalError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
 
-    settings.OVERLAY_AUTO_SYNC = True
     monkeypatch.setattr(sync_node, "apply_async", broker_down)
+    carriers = {n.hostname for n in Node.objects.all()
+                if OverlayRule.objects.get(name="customers").carries(n.hostname)}
 
     add_vnic()  # commits (no test transaction here), then dispatches: the broker fails
 
     assert Vnic.objects.filter(vm_name="web09").exists()
-    assert "Error calling SyncBatch.dispatch in on_commit()" in caplog.text
-    assert "Connection refused" in caplog.text
+    assert "cannot queue the sync" in caplog.text and "Connection refused" in caplog.text
+    pending = set(PendingSync.objects.filter(dispatched_at=None)
+                  .values_list("node__hostname", flat=True))
+    assert pending == carriers - {"cn04.prague"}  # the other carriers of the vNIC's rule
+    assert not Deployment.objects.exists()
+
+    monkeypatch.setattr(sync_node, "apply_async", real_apply_async)  # the broker is back
+    reconcile.apply()
+
+    assert not PendingSync.objects.exists()
+    assert set(Node.objects.values_list("sync_status", flat=True)) == {"in_sync"}
+    assert Deployment.objects.filter(node__hostname__in=pending, result="ok").count() == \
+        len(pending)
 
 
 def test_a_batch_left_by_an_exception_syncs_nothing(
@@ -337,3 +352,17 @@ def test_nested_batches_sync_each_node_once_when_the_outer_one_ends(
     hosts = list(Deployment.objects.filter(id__gt=last_id).values_list("node__hostname",
                                                                          flat=True))
     assert hosts and len(hosts) == len(set(hosts))
+
+
+def test_changing_how_to_reach_a_node_requests_its_sync(
+        synced_demo, django_capture_on_commit_callbacks):
+    last_id = Deployment.objects.order_by("-id").values_list("id", flat=True).first()
+    moved = node("cn02.prague")
+    moved.ssh_port = 2222
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.save(moved)
+
+    new = Deployment.objects.filter(id__gt=last_id)
+    assert [(d.node.hostname, d.scope, d.files_changed) for d in new] == [
+        ("cn02.prague", "all", [])]  # a node failing for its address is retried at once

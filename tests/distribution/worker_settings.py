@@ -14,6 +14,8 @@ OVERLAY_SYNC_RETRY_BACKOFF = 0.2
 OVERLAY_SYNC_DELAY = 0
 OVERLAY_SSH_TIMEOUT = 5.0
 OVERLAY_REFRESH_INTERVAL = 0  # no periodic refresh in tests
+OVERLAY_RECONCILE_INTERVAL = 0  # nor reconcile (tests/faults run one)
+OVERLAY_SYNC_LOCK_LEASE = 3.0  # a task that found a node's lock taken checks back soon
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # The worker runs tasks in threads: writers take the lock up front and wait for it.
