@@ -31,6 +31,7 @@ from overlays.generators.usbkey import rule_args
 from overlays.mtu import max_inner_mtu, mtu_report
 from overlays.rulestring import RuleStringError
 from overlays.snapshot import ClusterSnapshot, NodeView, RuleView
+from overlays.verify import verify_cluster
 
 Severity = Literal["error", "warning"]
 ERROR: Severity = "error"
@@ -147,6 +148,7 @@ def check_cluster(snapshot: ClusterSnapshot) -> Report:
         _check_vnics,
         _check_ipsec_keys,
         _check_firewall,
+        _check_loaded_rules,
     ):
         findings.extend(check(snapshot))
     return Report(findings=tuple(sorted(findings, key=_finding_order)))
@@ -504,4 +506,17 @@ def _check_firewall(snapshot: ClusterSnapshot) -> Iterable[Finding]:
                 None,
                 f"Firewall source {source!r} is not an IPv4 address or network and is left "
                 "out of the allow-list: correct it (CIDR form, e.g. 198.51.100.0/24).",
+            )
+
+
+def _check_loaded_rules(snapshot: ClusterSnapshot) -> Iterable[Finding]:
+    """The rules a node's platform loaded (last refresh) against what it should carry."""
+    for result in verify_cluster(snapshot):
+        if result.differs:
+            yield Finding(
+                WARNING,
+                "loaded-rules-differ",
+                result.hostname,
+                f"{result.hostname} has not loaded the overlay rules it should: "
+                f"{result.summary()}. Refresh the node; if it persists, run overlay update.",
             )

@@ -36,6 +36,9 @@ class NodeView:
     nic_tags: tuple[str, ...] = ()
     default_route_nic: str = ""
     status: str = "online"
+    # What the platform loaded, from the last refresh: (rule name, argument string) pairs by
+    # name; None when the node was never refreshed (overlays.verify calls that "unknown").
+    loaded_rules: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True)
