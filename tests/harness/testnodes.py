@@ -15,7 +15,7 @@ directories are bound over the paths a compute node has::
 So a file the management server writes to ``/usbkey/config`` over SSH lands in
 ``NODEDIR/usbkey/config``, unseen by the other nodes and by the host, whose
 mount points stay empty. Commands run by sshd find stub ``sysinfo``,
-``nictagadm``, ``route``, ``svcadm``, ``ipf``, ``ipsecconf`` and ``in.iked``
+``nictagadm``, ``route``, ``svcadm``, ``ipf``, ``ipsecconf``, ``in.iked`` and ``vmadm``
 first on PATH (``NODEDIR/bin``); each stub logs its argv to
 ``NODEDIR/log/<stub>.log`` and prints output built from the node's facts,
 which a test changes with ``TestNode.set_sysinfo()``.
@@ -68,7 +68,7 @@ from tests.harness import require_or_skip
 
 SSHD = "/usr/sbin/sshd"
 STUB_SOURCE_DIR = Path(__file__).resolve().parent / "stubs"
-STUBS = ("sysinfo", "nictagadm", "route", "svcadm", "ipf", "ipsecconf", "in.iked")
+STUBS = ("sysinfo", "nictagadm", "route", "svcadm", "ipf", "ipsecconf", "in.iked", "vmadm")
 
 # (directory under NODEDIR, path on the node it is bound over)
 NODE_MOUNTS: tuple[tuple[str, str], ...] = (
@@ -509,6 +509,17 @@ class TestNode:
             self.dir / "var_run_smartdc" / "networking" / "overlay_rules.json",
             json.dumps(rules, indent=2, sort_keys=True) + "\n",
         )
+
+    def set_vms(self, vms: list[dict[str, Any]]) -> None:
+        """What the stub ``vmadm lookup -j`` prints: VM objects with their ``nics``."""
+        _write_atomically(self.dir / "state" / "vms.json", json.dumps(vms, indent=2) + "\n")
+
+    def write(self, node_path: str, text: str, mode: int = 0o644) -> None:
+        """Put a file on the node as an operator or another tool would have."""
+        path = self.path(node_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(mode)
 
     def fail(self, stub: str, message: str = "", *, exit_status: int = 1) -> None:
         """Make ``stub`` fail from now on, printing ``message`` to stderr."""
