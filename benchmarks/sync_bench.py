@@ -118,7 +118,7 @@ def build(cluster, args: argparse.Namespace) -> list[int]:  # noqa: ANN001
                               node_names=[n.hostname for n in nodes[: len(nodes) // 2]]))
     services.admin_overlay_init(subnet="10.44.0.0/16", port=4793)
     services.firewall_update(enabled=True, allowed_sources=["192.0.2.0/28"])
-    network = services.save(VirtualNetwork(name="web", rule=customers, vxlan_id=100,
+    network = services.save(VirtualNetwork(name="web", overlay_rule=customers, vxlan_id=100,
                                            vlan_id=10, network="172.16.0.0/16"))
     for index, node in enumerate(nodes):
         for n in range(args.vnics_per_node):

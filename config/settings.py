@@ -6,6 +6,7 @@ it starts on a bare machine. Production sets DATABASE_URL, CELERY_BROKER_URL,
 REDIS_URL, DJANGO_SECRET_KEY and OVERLAY_TRANSPORT=ssh.
 """
 
+import contextlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,6 +36,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI and ReDoc from the application's own static files (nothing from a CDN).
+    "drf_spectacular_sidecar",
+    "auditlog",  # the audit trail (config/audit.py)
     "nodes",
     "vdc",
     "overlays",
@@ -42,10 +46,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ in every mode, DEBUG off included (README, "Static files").
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Tags audit log entries with the request's user, address and entry point.
+    "config.audit.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.security.SecretsKeyErrorMiddleware",
@@ -94,6 +102,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise serves STATIC_ROOT (`manage.py collectstatic`), and with this on also the
+# apps' static directories directly, so a fresh clone needs no collectstatic.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
+if WHITENOISE_USE_FINDERS and not STATIC_ROOT.exists():
+    # No collectstatic yet is normal then; an empty directory keeps WhiteNoise from warning.
+    with contextlib.suppress(OSError):
+        STATIC_ROOT.mkdir(parents=True)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
@@ -110,7 +125,9 @@ else:
 # the proxy in front already redirects to HTTPS); see README, "Production settings".
 _SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=_SECURE)
-SECURE_REDIRECT_EXEMPT = env.list("DJANGO_SECURE_REDIRECT_EXEMPT", default=[])
+# Probes and the metrics scraper often speak plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = env.list("DJANGO_SECURE_REDIRECT_EXEMPT",
+                                  default=[r"^healthz$", r"^readyz$", r"^metrics$"])
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if _SECURE else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
                                           default=_SECURE)
@@ -192,14 +209,50 @@ CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND", default=_BROKER or "cache+memory://"
 )
 CELERY_RESULT_EXTENDED = True
-CELERY_TASK_ACKS_LATE = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Failure handling (README, "Failure modes"). A task is acknowledged after it ran, and given
+# back to the queue if the process running it dies; each worker takes one task at a time.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis gives a message taken by a worker that never acknowledged it (the worker was
+# killed) to another worker after this many seconds. Convergence never waits for it: the
+# outbox and the reconcile queue lost syncs within OVERLAY_RECONCILE_INTERVAL. It must
+# exceed the longest time a worker legitimately holds a message unacknowledged (a retry's
+# countdown, at most 300 s, plus a sync), or such tasks would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900),
+    "socket_connect_timeout": 5,
+}
+# Keep reconnecting to a broker that went away, for as long as it takes (the default gives
+# up after 100 attempts and the worker exits); also at start-up.
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# No remote control (`celery inspect`/`control`): its pub/sub connection to Redis is what
+# made the worker exit when Redis restarted. kombu 5.7 closes the task channel twice when
+# the pub/sub connection reports the loss first (while the channel waits in BRPOP); the
+# second close restores unacknowledged messages through a connection already detached
+# from its broker and dies with "AttributeError: 'NoneType' object has no attribute
+# 'hostname'" (an "Unrecoverable error"). Run workers with --without-gossip
+# --without-mingle too (README): they open more broker channels to no use here.
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+# A web process publishing while the broker is down gives up after about a second (the
+# request stays in the outbox), instead of holding the HTTP request for tens of seconds.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2,
+                                    "interval_step": 0.3, "interval_max": 0.5}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 5
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 3, "interval_start": 0, "interval_step": 1,
+                     "interval_max": 1},
+}
 
 # --- REST API -----------------------------------------------------------------
+# The largest request body read (bytes): an API body over it is a 413 in the API's error
+# shape. A state file of 20,000 vNICs is about 3 MB; the command-line import has no limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -208,8 +261,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # ?limit= and ?offset= within bounds, or a 400 (core/api/pagination.py).
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # JSON only, nested at most core.jsondoc.MAX_JSON_DEPTH levels; larger bodies than
+    # DATA_UPLOAD_MAX_MEMORY_SIZE are 413s in the API's error shape.
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JsonParser"],
     "DEFAULT_THROTTLE_CLASSES": ["config.security.UserRateThrottle",
                                  "config.security.AnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES,
@@ -227,7 +284,43 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "VXLAN overlays, virtual networks and the IPSec mesh between compute nodes.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # drf-spectacular-sidecar: the UI's scripts, styles and icon come from /static/.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+# --- Audit trail (django-auditlog; config/audit.py) ------------------------------
+# Every create, update and delete of these models is logged with its before and after
+# values; the excluded fields (secrets, bookkeeping) never appear in the log.
+_AUDIT_EXCLUDED = {  # model: fields never logged (secrets; bookkeeping that syncs write)
+    "nodes.node": ["updated_at", "sync_status", "sync_message", "desired_generation",
+                   "synced_generation", "refreshed_at", "loaded_overlay_rules",
+                   # reverse one-to-ones: reading them while saving caches "none" on the
+                   # node, which then hides an address created later in the same request
+                   "admin_overlay_address", "pending_sync"],
+    "vdc.vdc": ["updated_at"],
+    "overlays.overlayrule": ["updated_at"],
+    "overlays.virtualnetwork": ["updated_at"],
+    "overlays.vnic": ["updated_at"],
+    "overlays.adminoverlay": ["updated_at"],
+    "overlays.adminoverlayaddress": [],
+    "overlays.firewallsettings": ["updated_at"],
+    "overlays.ipseckey": ["secret_encrypted"],
+    "auth.user": ["password", "last_login"],
+    "auth.group": [],
+}
+AUDITLOG_INCLUDE_TRACKING_MODELS = tuple(
+    {"model": model, "exclude_fields": fields} for model, fields in _AUDIT_EXCLUDED.items())
+AUDITLOG_STORE_JSON_CHANGES = True  # before/after values as JSON, not their str()
+# Entries older than this many days are deleted by `manage.py overlay audit-prune`
+# (run it daily, e.g. from cron); 0 keeps them for ever.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+
+# --- Metrics and health (config/metrics.py, config/health.py) -------------------
+# With a token, /metrics answers requests carrying "Authorization: Bearer <token>" (and
+# superusers' sessions); without one, only loopback clients and superusers.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Overlay manager ----------------------------------------------------------
 # Keys that encrypt IPSec secrets at rest (Fernet, urlsafe base64, comma separated;
@@ -247,6 +340,9 @@ OVERLAY_COMMAND_TIMEOUT = env.float("OVERLAY_COMMAND_TIMEOUT", default=60.0)
 # path key (usbkey_config, ike_config, ike_preshared, ipsec_policy, ipf_overlays,
 # ipf_admin); an unknown key is an error. ARP tables: each rule names its own file.
 OVERLAY_PATHS: dict[str, str] = {}
+# The directory every rule's ARP table lives in: a rule's arp_file must be a plain file name
+# ending in .json directly in it (overlays.rulestring.check_arp_file).
+OVERLAY_ARP_DIRECTORY = env.str("OVERLAY_ARP_DIRECTORY", default="/opt/custom/networking/")
 
 # Commands run on a node after its files change, by reload action name.
 OVERLAY_RELOAD_COMMANDS = {
@@ -273,10 +369,23 @@ OVERLAY_SYNC_DELAY = env.float("OVERLAY_SYNC_DELAY", default=1.0)
 # exponentially from OVERLAY_SYNC_RETRY_BACKOFF seconds.
 OVERLAY_SYNC_MAX_RETRIES = env.int("OVERLAY_SYNC_MAX_RETRIES", default=3)
 OVERLAY_SYNC_RETRY_BACKOFF = env.float("OVERLAY_SYNC_RETRY_BACKOFF", default=5.0)
-OVERLAY_SYNC_LOCK_TIMEOUT = env.int("OVERLAY_SYNC_LOCK_TIMEOUT", default=600)
+# One sync per node at a time: its lock in Redis expires this many seconds after its
+# holder last renewed it (every third of it while the sync runs), so a dead worker's
+# lock is free within this time.
+OVERLAY_SYNC_LOCK_LEASE = env.float("OVERLAY_SYNC_LOCK_LEASE", default=15.0)
+# `overlay update --now` waits this long at most for a sync of the same node running
+# elsewhere (a live one finishing, or a dead one's lease running out), then does its own.
+OVERLAY_SYNC_LOCK_WAIT = env.float("OVERLAY_SYNC_LOCK_WAIT", default=300.0)
+# A change queues another task for a node whose request had one queued longer ago than
+# this (the first may have died with its worker).
+OVERLAY_SYNC_QUEUED_TTL = env.float("OVERLAY_SYNC_QUEUED_TTL", default=30.0)
 OVERLAY_SYNC_KEY_PREFIX = env.str("OVERLAY_SYNC_KEY_PREFIX", default="overlay:sync")
 # celery beat refreshes every node this often, which catches up nodes that were down.
 OVERLAY_REFRESH_INTERVAL = env.float("OVERLAY_REFRESH_INTERVAL", default=300.0)
+# celery beat queues, this often, the sync of every online node whose request has no task
+# coming or whose desired files differ from those deployed (0: never); a lost message costs
+# at most this long. Each run renders every node's files once.
+OVERLAY_RECONCILE_INTERVAL = env.float("OVERLAY_RECONCILE_INTERVAL", default=60.0)
 
 LOGGING = {
     "version": 1,

@@ -5,28 +5,39 @@ database can store. Conventions: ``is_*`` answer a question and never raise;
 ``normalize_*`` return the one spelling of a value or None; ``parse_*`` and ``validate_*``
 raise Django's ``ValidationError`` with the sentence a user reads.
 
-Imports Django and the standard library only (no project app, no models), so models,
-pure modules (generators, checks), parsers of node output and the API can all use it.
+Also the JSON type of a field's value (``json_type_error``: a JSON ``true`` or ``4801.5``
+is not an integer) and SSH public keys (``parse_ssh_public_key``).
+
+Imports Django, the standard library and ``cryptography`` (to parse SSH keys) only (no
+project app, no models), so models, pure modules (generators, checks), parsers of node
+output, transports and the API can all use it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 import secrets
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
 _MAC_RE = re.compile(r"[0-9a-f]{1,2}(?::[0-9a-f]{1,2}){5}")
 _CANONICAL_MAC_RE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
-_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
-                          r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+# Matched with fullmatch: a "$" would also match before a trailing newline.
+_HOSTNAME_RE = re.compile(r"(?=.{1,253}\Z)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+                          r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*")
 
 
+# RegexValidator searches, so the pattern anchors both ends itself; "\Z", unlike "$", does
+# not match before a trailing newline ("acme\n" is refused).
 validate_object_name = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+    r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z",
     "Use letters, digits, '.', '_' and '-' (starting with a letter or digit): the name "
     "appears in URLs and commands.",
 )
@@ -78,37 +89,71 @@ def parse_mac(value: object) -> str:
 
 
 def validate_unicast_mac(value: str) -> None:
+    """Any MAC a NIC can really have: unicast and not all-zero.
+
+    Globally administered MACs are accepted: clusters set up by the reference tool use
+    ``00:e5:dc:…`` admin-overlay MACs, and changing one breaks its neighbours' ARP entries.
+    """
     mac = parse_mac(value)
     if int(mac[:2], 16) & 0x01:
         raise ValidationError(f"{mac} is a multicast MAC address; a vNIC needs a unicast one.")
-
-
-def validate_local_mac(value: str) -> None:
-    """Admin-overlay MACs are invented by us, so they must be locally administered unicast."""
-    validate_unicast_mac(value)
-    mac = parse_mac(value)
-    if not int(mac[:2], 16) & 0x02:
-        raise ValidationError(
-            f"{mac} is not locally administered; the first octet must have "
-            "bit 0x02 set (for example 02:xx:xx:xx:xx:xx)."
-        )
+    if mac == "00:00:00:00:00:00":
+        raise ValidationError(f"{mac} is the all-zero MAC address; a vNIC needs a real one.")
 
 
 def random_local_mac(taken: set[str] | frozenset[str] = frozenset()) -> str:
-    """A random locally administered unicast MAC not in ``taken``."""
+    """A random ``02:…`` (locally administered unicast) MAC not in ``taken``.
+
+    New MACs are ours to invent, so they stay out of every vendor's range.
+    """
     while True:
-        first = 0x02 | (secrets.randbelow(256) & 0xFC)
-        octets = [first] + [secrets.randbelow(256) for _ in range(5)]
+        octets = [0x02] + [secrets.randbelow(256) for _ in range(5)]
         mac = ":".join(f"{o:02x}" for o in octets)
         if mac not in taken:
             return mac
 
 
+def shown(value: object) -> str:
+    """A value as an error message quotes it: control characters escaped (``\\n``), so that
+    a trailing newline or a tab is visible instead of breaking the message."""
+    text = value if isinstance(value, str) else repr(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def validate_hostname(value: str) -> None:
-    if not _HOSTNAME_RE.match(value or ""):
+    if not isinstance(value, str) or not _HOSTNAME_RE.fullmatch(value):
         raise ValidationError(
-            f"“{value}” is not a valid host name: use letters, digits, hyphens and dots."
+            f"“{shown(value)}” is not a valid host name: use letters, digits, hyphens and dots."
         )
+
+
+_ACCOUNT_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def validate_account_name(value: str) -> None:
+    """A Unix user name as SSH logs in with it: letters, digits, '_', '.' and '-'."""
+    if not isinstance(value, str) or not _ACCOUNT_NAME_RE.fullmatch(value):
+        raise ValidationError(
+            f"“{shown(value)}” is not a user name: use letters, digits, '_', '.' and '-', "
+            "starting with a letter, digit or '_'.")
+
+
+def validate_host_address(value: str) -> None:
+    """Where to connect: a host name, or an IPv4 or IPv6 address."""
+    if isinstance(value, str):
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            pass
+        else:
+            return
+    try:
+        validate_hostname(value)
+    except ValidationError:
+        raise ValidationError(
+            f"“{shown(value)}” is neither a host name nor an IP address.") from None
 
 
 def parse_ipv4_network(value: str, *, field_label: str = "network") -> ipaddress.IPv4Network:
@@ -138,9 +183,11 @@ def validate_ipv4_network(value: str) -> None:
 
 
 def validate_source(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """A firewall source: an address or a network."""
+    """A firewall source: an address or a network, written as a string (``5`` is not 0.0.0.5)."""
+    if not isinstance(value, str):
+        raise ValidationError(JSON_TYPE_MESSAGES["text"])
     try:
-        return ipaddress.ip_network(str(value).strip(), strict=True)
+        return ipaddress.ip_network(value.strip(), strict=True)
     except ValueError as exc:
         raise ValidationError(
             f"“{value}” is not an IP address or network (e.g. 198.51.100.0/24)."
@@ -195,3 +242,84 @@ def unstorable_text(data: Any, path: str = "") -> dict[str, list[str]]:
         for index, item in enumerate(data):
             problems.update(unstorable_text(item, f"{path}[{index}]"))
     return problems
+
+
+# --- JSON types -------------------------------------------------------------------------
+
+# What a value of each kind of field must be, in the words DRF uses for the same mistake, so
+# that the API and the state-file import (which hands JSON values to the models) agree.
+JSON_TYPE_MESSAGES = {
+    "integer": "A valid integer is required.",
+    "boolean": "Must be a valid boolean.",
+    "text": "Not a valid string.",
+}
+
+
+def json_type_error(kind: str, value: object) -> str | None:
+    """The message when ``value`` (None aside) is not of the JSON type a field of ``kind`` takes.
+
+    ``kind`` is ``"integer"``, ``"boolean"`` or ``"text"``. JSON booleans and floats are not
+    integers (Python would read ``true`` as 1 and ``4801.5`` as 4801), numbers are neither
+    booleans nor text, and a string of digits is not an integer either: the state file and
+    the API both write integers as JSON numbers.
+    """
+    if value is None:
+        return None
+    if kind == "integer":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "boolean":
+        ok = isinstance(value, bool)
+    elif kind == "text":
+        ok = isinstance(value, str)
+    else:
+        raise ValueError(f"unknown JSON kind {kind!r}")
+    return None if ok else JSON_TYPE_MESSAGES[kind]
+
+
+# --- SSH public keys --------------------------------------------------------------------
+
+# The host key types a node may be pinned to: what OpenSSH servers offer and both paramiko
+# (the transport) and cryptography (this check) read.
+SSH_KEY_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+)
+
+
+def parse_ssh_public_key(text: str) -> tuple[str, bytes]:
+    """(key type, key blob) of an OpenSSH public key line, or the ValidationError a user reads.
+
+    The line is ``<type> <base64 key> [comment]``, optionally after one host field as
+    ``ssh-keyscan`` prints it (``[10.0.0.11]:22 ssh-ed25519 AAAA...``). The key itself is
+    parsed, so a truncated, padded or mistyped key is refused when it is stored, not when a
+    sync first connects.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("Give the key as “<type> <base64 key>”, e.g. ssh-ed25519 AAAA...")
+    if not text.strip().isprintable():
+        raise ValidationError(
+            f"“{shown(text)}” must be one line of printable characters: one public key.")
+    fields = text.split()
+    if len(fields) > 2 and fields[0] not in SSH_KEY_TYPES and fields[1] in SSH_KEY_TYPES:
+        fields = fields[1:]  # the host field of ssh-keyscan's output
+    if len(fields) < 2 or fields[0] not in SSH_KEY_TYPES:
+        raise ValidationError(
+            f"“{shown(text)}” is not an SSH public key: write “<type> <base64 key>” with a "
+            f"type of {', '.join(SSH_KEY_TYPES)} (ssh-keyscan prints it).")
+    key_type, encoded = fields[0], fields[1]
+    try:
+        blob = base64.b64decode(encoded, validate=True)
+        load_ssh_public_key(f"{key_type} {encoded}".encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError, UnsupportedAlgorithm) as exc:
+        raise ValidationError(
+            f"The {key_type} key data is damaged ({exc}); copy the key again from "
+            "ssh-keyscan.") from exc
+    return key_type, blob
+
+
+def validate_ssh_public_key(value: str) -> None:
+    """A model field validator: ``value`` is one SSH public key (see ``parse_ssh_public_key``)."""
+    parse_ssh_public_key(value)

@@ -74,15 +74,15 @@ class NodeAdmin(ServiceAdmin):
                     "last_deployment", "refreshed_at")
     list_filter = ("pdc", "status", "sync_status")
     search_fields = ("hostname", "admin_ip", "external_ip", "uuid")
-    readonly_fields = ("loaded_rules", "refreshed_at", "sync_status", "sync_message",
+    readonly_fields = ("loaded_overlay_rules", "refreshed_at", "sync_status", "sync_message",
                        "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("hostname", "uuid", "pdc", "status")}),
         ("Addresses", {"fields": ("admin_ip", "admin_netmask", "external_ip", "nic_tags",
                                   "default_route_nic")}),
         ("SSH", {"fields": ("ssh_host", "ssh_port", "ssh_user", "ssh_host_key")}),
-        ("State", {"fields": ("loaded_rules", "refreshed_at", "sync_status", "sync_message",
-                              "created_at", "updated_at")}),
+        ("State", {"fields": ("loaded_overlay_rules", "refreshed_at", "sync_status",
+                              "sync_message", "created_at", "updated_at")}),
     )
 
     inlines = (DeploymentInline, DeployedFileInline)

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from core.jsondoc import JsonDocumentError, parse_json
 from core.validators import normalize_mac
 
 LOADED_RULES_PATH = "/var/run/smartdc/networking/overlay_rules.json"
@@ -61,8 +62,8 @@ def _ipv4(value: Any) -> str | None:
 def parse_sysinfo(text: str) -> Sysinfo:
     """The facts the manager needs from ``sysinfo`` (JSON) output."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = parse_json(text)
+    except JsonDocumentError as exc:
         raise FactsError(f"sysinfo did not print JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise FactsError("sysinfo printed JSON that is not an object")
@@ -143,8 +144,8 @@ def parse_loaded_rules(text: str) -> dict[str, str]:
     if not text.strip():
         return {}
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = parse_json(text)
+    except JsonDocumentError as exc:
         raise FactsError(f"{LOADED_RULES_PATH} is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise FactsError(f"{LOADED_RULES_PATH} is not a JSON object")
@@ -157,4 +158,4 @@ class NodeFacts:
     sysinfo: Sysinfo
     nic_tags: list[str]
     default_route_nic: str
-    loaded_rules: dict[str, str]
+    loaded_overlay_rules: dict[str, str]

@@ -36,16 +36,17 @@ class OverlayRuleAdmin(ServiceAdmin):
 
 @admin.register(VirtualNetwork)
 class VirtualNetworkAdmin(ServiceAdmin):
-    list_display = ("name", "vdc", "rule", "vxlan_id", "vlan_id", "network", "gateway", "mtu")
-    list_filter = ("vdc", "rule")
+    list_display = ("name", "vdc", "overlay_rule", "vxlan_id", "vlan_id", "network", "gateway",
+                    "mtu")
+    list_filter = ("vdc", "overlay_rule")
     search_fields = ("name", "network", "description")
-    list_select_related = ("vdc", "rule")
+    list_select_related = ("vdc", "overlay_rule")
 
 
 @admin.register(Vnic)
 class VnicAdmin(ServiceAdmin):
     list_display = ("vm_name", "mac", "ip", "ip6", "network", "node")
-    list_filter = ("network__rule", "network", "node")
+    list_filter = ("network__overlay_rule", "network", "node")
     search_fields = ("vm_name", "mac", "ip", "vm_uuid")
     list_select_related = ("network", "node")
     autocomplete_fields = ("network",)
@@ -59,7 +60,7 @@ class AdminOverlayAddressInline(admin.TabularInline):
 
 @admin.register(AdminOverlay)
 class AdminOverlayAdmin(ServiceAdmin):
-    list_display = ("__str__", "rule", "subnet", "vxlan_id", "vlan_id")
+    list_display = ("__str__", "overlay_rule", "subnet", "vxlan_id", "vlan_id")
     inlines = (AdminOverlayAddressInline,)
 
     def has_add_permission(self, request):

@@ -22,7 +22,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-RULE_NAME_RE = re.compile(r"^[a-zA-Z0-9_]*[a-zA-Z_]$")
+RULE_NAME_RE = re.compile(r"^[a-zA-Z0-9_]*[a-zA-Z_]\Z")  # "\Z": "$" passes a final "\n"
 RULE_NAME_MAX = 19  # "under 20 characters"
 
 DEFAULT_PORT = 4789
@@ -30,7 +30,10 @@ DEFAULT_MTU = 1400
 MTU_MIN, MTU_MAX = 576, 8900
 PORT_MIN, PORT_MAX = 1, 65535
 DEFAULT_LISTEN_IP = "0.0.0.0"  # noqa: S104 - all interfaces is the intended default
-ARP_DIR = "/opt/custom/networking"
+ARP_DIR = "/opt/custom/networking"  # the default of settings.OVERLAY_ARP_DIRECTORY
+# A file name of an ARP table in its directory: no hidden files (temporary uploads are
+# ".<name>.tmp-<random>"), no separators, and the .json varpd's files plugin reads.
+ARP_FILE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.json")
 ARP_FILE_MAX = 1023  # PATH_MAX - 1
 
 LINE_PREFIX = "overlay_rule_"
@@ -55,7 +58,7 @@ _EXPANSION_MESSAGE = (
     "dollar signs and backquotes are not allowed: the platform shell-evaluates this string, "
     "which would expand them"
 )
-_DIGITS_RE = re.compile(r"^[0-9]+$")
+_DIGITS_RE = re.compile(r"[0-9]+")  # fullmatch
 _LINE_RE = re.compile(r"^\s*overlay_rule_([^=\s]*)=(.*?)\s*$", re.DOTALL)
 
 
@@ -95,9 +98,9 @@ class RuleParams:
     mtu: int
 
 
-def default_arp_file(name: str) -> str:
-    """The conventional virtual-ARP-table path of rule ``name``."""
-    return f"{ARP_DIR}/{name}_overlay.json"
+def default_arp_file(name: str, directory: str = ARP_DIR) -> str:
+    """The conventional virtual-ARP-table path of rule ``name`` (in ``directory``)."""
+    return f"{directory.rstrip('/')}/{name}_overlay.json"
 
 
 # ---------------------------------------------------------------- validation
@@ -130,7 +133,7 @@ def validate_rule_name(name: str) -> None:
             f"Rule name {name!r} must not end in a digit: the VXLAN id is appended to the "
             f"rule name to form overlay names, so {example}.",
         )
-    if not RULE_NAME_RE.match(name):  # pragma: no cover - the checks above are exhaustive
+    if not RULE_NAME_RE.fullmatch(name):  # pragma: no cover - the checks above are exhaustive
         raise RuleStringError("name", f"Rule name {name!r} is not valid.")
 
 
@@ -159,7 +162,7 @@ def _check_int(field: str, prop: str, value: object, low: int, high: int) -> int
 
 
 def _int_from_text(field: str, prop: str, text: str, low: int, high: int) -> int:
-    if not _DIGITS_RE.match(text):
+    if not _DIGITS_RE.fullmatch(text):
         raise RuleStringError(field, f"{prop} {text!r} is not a whole number.")
     if len(text) > 1 and text[0] == "0":
         # The platform may read a leading zero as octal; insist on one spelling.
@@ -171,7 +174,33 @@ def _int_from_text(field: str, prop: str, text: str, low: int, high: int) -> int
     return _check_int(field, prop, int(text), low, high)
 
 
-def _check_arp_file(value: object) -> str:
+def check_arp_file(value: object, directory: str | None = None) -> str:
+    """``value`` if it is a path the rule string can carry, else RuleStringError ("arp_file").
+
+    The one check of an ARP table path: the generators run it (without ``directory``) on
+    every rule they render, and the model (``OverlayRule.arp_file``) runs it with the
+    configured directory, so whatever the model stores renders. Always: a plain absolute
+    path of printable ASCII without blanks, quotes, ``$``, backquotes or commas. With
+    ``directory``: also a file directly in it, named letters, digits, ``.``, ``_`` and
+    ``-`` (not starting with a dot) and ending in ``.json``.
+    """
+    value = _check_arp_path(value)
+    if directory is None:
+        return value
+    folder = directory.rstrip("/") or "/"
+    parent, _, name = value.rpartition("/")
+    if (parent or "/") != folder:
+        raise RuleStringError(
+            "arp_file", f"files/config {value!r} must be a file directly in {folder}/ "
+            f"(e.g. {default_arp_file('customers', folder)}).")
+    if not ARP_FILE_NAME_RE.fullmatch(name):
+        raise RuleStringError(
+            "arp_file", f"files/config {value!r}: the file name must be letters, digits, '.', "
+            "'_' and '-', start with a letter or digit and end in .json.")
+    return value
+
+
+def _check_arp_path(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise RuleStringError("arp_file", "files/config needs the path of the ARP table file.")
     if any(c.isspace() for c in value):
@@ -217,7 +246,7 @@ def _check_params(p: RuleParams) -> RuleParams:
             "port", "The rule has no vxlan/listen_port; choose one before rendering it."
         )
     _check_int("port", "vxlan/listen_port", p.port, PORT_MIN, PORT_MAX)
-    _check_arp_file(p.arp_file)
+    check_arp_file(p.arp_file)
     _check_int("mtu", "mtu", p.mtu, MTU_MIN, MTU_MAX)
     return p
 
@@ -371,7 +400,7 @@ def parse_rule_args(text: str) -> RuleParams:
         if port_text is None
         else _int_from_text("port", "vxlan/listen_port", port_text, PORT_MIN, PORT_MAX)
     )
-    arp_file = _check_arp_file(props["files/config"])
+    arp_file = check_arp_file(props["files/config"])
     mtu_text = props.get("mtu")
     mtu = (
         DEFAULT_MTU

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from nodes.models import Node
 from overlays import secretbox
@@ -55,7 +55,8 @@ REDACTED = "<redacted>"
 # --- the snapshot ------------------------------------------------------------------------
 
 _NODE_COLUMNS = ("id", "hostname", "pdc", "admin_ip", "admin_netmask", "external_ip",
-                 "nic_tags", "default_route_nic", "status")
+                 "nic_tags", "default_route_nic", "status", "loaded_overlay_rules",
+                 "refreshed_at")
 _RULE_COLUMNS = ("id", "name", "listen_ip", "port", "mtu", "arp_file", "all_nodes",
                  "node_names")
 
@@ -64,7 +65,15 @@ def _node_view(row: Mapping[str, Any]) -> NodeView:
     return NodeView(id=row["id"], hostname=row["hostname"], pdc=row["pdc"],
                     admin_ip=row["admin_ip"], admin_netmask=row["admin_netmask"],
                     external_ip=row["external_ip"], nic_tags=tuple(row["nic_tags"] or ()),
-                    default_route_nic=row["default_route_nic"], status=row["status"])
+                    default_route_nic=row["default_route_nic"], status=row["status"],
+                    loaded_rules=_loaded_rules(row))
+
+
+def _loaded_rules(row: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
+    """The rules a refresh saw loaded, as hashable plain data; None if never refreshed."""
+    if row["refreshed_at"] is None:
+        return None
+    return tuple(sorted((row["loaded_overlay_rules"] or {}).items()))
 
 
 def _rule_view(row: Mapping[str, Any]) -> RuleView:
@@ -123,21 +132,22 @@ def load_snapshot() -> ClusterSnapshot:
     rules = tuple(_rule_view(row) for row in
                   OverlayRule.objects.order_by("name").values(*_RULE_COLUMNS))
     networks = tuple(
-        NetworkView(id=n["id"], name=n["name"], rule_id=n["rule_id"], vxlan_id=n["vxlan_id"],
-                    vlan_id=n["vlan_id"], network=n["network"], gateway=n["gateway"],
-                    mtu=n["mtu"], vdc=n["vdc__name"])
+        NetworkView(id=n["id"], name=n["name"], rule_id=n["overlay_rule_id"],
+                    vxlan_id=n["vxlan_id"], vlan_id=n["vlan_id"], network=n["network"],
+                    gateway=n["gateway"], mtu=n["mtu"], vdc=n["vdc__name"])
         for n in VirtualNetwork.objects.order_by("name").values(
-            "id", "name", "rule_id", "vxlan_id", "vlan_id", "network", "gateway", "mtu",
+            "id", "name", "overlay_rule_id", "vxlan_id", "vlan_id", "network", "gateway", "mtu",
             "vdc__name")
     )
     vnics = [
         VnicView(mac=v[0], ip=v[1], ip6=v[2], node_id=v[3], rule_id=v[4], owner=v[5],
                  network_id=v[6])
         for v in Vnic.objects.order_by("mac").values_list(
-            "mac", "ip", "ip6", "node_id", "network__rule_id", "vm_name", "network_id")
+            "mac", "ip", "ip6", "node_id", "network__overlay_rule_id", "vm_name", "network_id")
     ]
     admin_overlay = None
-    admin_row = AdminOverlay.objects.values("rule_id", "subnet", "vxlan_id", "vlan_id").first()
+    admin_row = AdminOverlay.objects.values("subnet", "vxlan_id", "vlan_id",
+                                            rule_id=F("overlay_rule_id")).first()
     if admin_row:
         addresses = {
             a["node_id"]: AdminAddressView(node_id=a["node_id"], ip=a["ip"], mac=a["mac"])
@@ -183,17 +193,19 @@ def carrier_nodes(rule: OverlayRule | RuleView) -> QuerySet[Node]:
 
 def rule_hosts(rule_id: int) -> set[int]:
     """Nodes hosting a MAC on the rule: VM vNICs, and adminoverlay_0 on the admin rule."""
-    hosts = set(Vnic.objects.filter(network__rule_id=rule_id).values_list("node_id", flat=True))
-    hosts |= set(AdminOverlayAddress.objects.filter(admin_overlay__rule_id=rule_id)
+    hosts = set(Vnic.objects.filter(network__overlay_rule_id=rule_id)
+                .values_list("node_id", flat=True))
+    hosts |= set(AdminOverlayAddress.objects.filter(admin_overlay__overlay_rule_id=rule_id)
                  .values_list("node_id", flat=True))
     return hosts
 
 
 def hosted_rules(node_id: int) -> set[int]:
     """Rules on which the node hosts a MAC (VM vNICs, its adminoverlay_0)."""
-    rules = set(Vnic.objects.filter(node_id=node_id).values_list("network__rule_id", flat=True))
+    rules = set(Vnic.objects.filter(node_id=node_id)
+                .values_list("network__overlay_rule_id", flat=True))
     admin_rule = (AdminOverlayAddress.objects.filter(node_id=node_id)
-                  .values_list("admin_overlay__rule_id", flat=True).first())
+                  .values_list("admin_overlay__overlay_rule_id", flat=True).first())
     if admin_rule is not None:
         rules.add(admin_rule)
     return rules

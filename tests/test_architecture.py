@@ -60,7 +60,8 @@ LAYERS: tuple[Layer, ...] = (
     # node lists, MTU, the snapshot's dataclasses, desired files, generators, checks.
     Layer("overlays pure", ("overlays", "overlays.filegroups", "overlays.rulestring",
                             "overlays.nodelist", "overlays.mtu", "overlays.snapshot",
-                            "overlays.desired", "overlays.generators.*", "overlays.checks"),
+                            "overlays.desired", "overlays.generators.*", "overlays.checks",
+                            "overlays.verify"),
           may_import=("core",)),
     # The overlay models, and the encryption of IPSec keys at rest.
     Layer("overlays models", ("overlays.apps", "overlays.models.*", "overlays.secretbox"),
@@ -78,6 +79,8 @@ LAYERS: tuple[Layer, ...] = (
     Layer("tasks", ("overlays.tasks",), may_import=BELOW),
     # The state file: schema and versions, export, import through the services.
     Layer("statefile", ("overlays.statefile.*",), may_import=BELOW),
+    # Reading a cluster the reference tool configured, imported through the state file.
+    Layer("adoption", ("overlays.adoption.*",), may_import=BELOW),
     # API, admin, command line, pages, management commands and the project configuration.
     Layer("UI", ("nodes.admin", "nodes.api.*", "nodes.management.*",
                  "vdc.admin", "vdc.api.*", "vdc.management.*", "vdc.views", "vdc.forms",

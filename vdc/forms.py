@@ -33,7 +33,7 @@ class NetworkForm(forms.ModelForm):
 
     class Meta:
         model = VirtualNetwork
-        fields = ["name", "rule", "vxlan_id", "vlan_id", "network", "gateway", "mtu",
+        fields = ["name", "overlay_rule", "vxlan_id", "vlan_id", "network", "gateway", "mtu",
                   "description"]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
@@ -49,15 +49,15 @@ class NetworkForm(forms.ModelForm):
         if not user.is_superuser:
             # The admin overlay's rule is reserved for node management.
             rules = rules.filter(admin_overlay__isnull=True)
-        rule_field = self.fields["rule"]
+        rule_field = self.fields["overlay_rule"]
         rule_field.queryset = rules
         rule_field.empty_label = None
         rule_field.help_text = "The overlay rule; VM NICs get the NIC tag <rule>/<VXLAN id>."
-        if self.initial.get("rule") is None:
+        if self.initial.get("overlay_rule") is None:
             # Preselect a tenant rule, also for superusers who are offered the admin one.
             first = rules.filter(admin_overlay__isnull=True).first()
             if first is not None:
-                self.initial["rule"] = first.pk
+                self.initial["overlay_rule"] = first.pk
         if self.instance.vdc_id:
             vdc = self.instance.vdc
             self.fields["vxlan_id"].help_text = (

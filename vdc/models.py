@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from core.models import StrictTypesMixin
 from core.querysets import RestrictedQuerySet
 from core.validators import validate_object_name
 from vdc.idranges import VLAN_MAX, VLAN_MIN, VXLAN_MAX, VXLAN_MIN, IdRangeError, IdRanges
@@ -18,7 +19,7 @@ class VdcQuerySet(RestrictedQuerySet):
         return Q(admins=user)
 
 
-class Vdc(models.Model):
+class Vdc(StrictTypesMixin, models.Model):
     name = models.CharField(
         verbose_name="name",
         max_length=64,

@@ -75,7 +75,7 @@ def usage_by_vdc(vdcs: Iterable[Vdc]) -> dict[int, VdcUsage]:
     vdcs = list(vdcs)
     segments: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
     rows = (VirtualNetwork.objects.filter(vdc__in=[v.pk for v in vdcs])
-            .values_list("vdc_id", "rule__name", "vxlan_id", "vlan_id"))
+            .values_list("vdc_id", "overlay_rule__name", "vxlan_id", "vlan_id"))
     for vdc_id, rule, vxlan_id, vlan_id in rows:
         segments[vdc_id].append((rule, vxlan_id, vlan_id))
     return {vdc.pk: _usage(vdc, segments[vdc.pk]) for vdc in vdcs}
@@ -90,14 +90,15 @@ def next_free_vlan(vdc: Vdc, *, rule_name: str | None, vxlan_id: int | None) -> 
     """Lowest allowed VLAN id this vDC does not use yet in the overlay (rule, VXLAN)."""
     used: list[int] = []
     if rule_name is not None and vxlan_id is not None:
-        used = list(vdc.networks.filter(rule__name=rule_name, vxlan_id=vxlan_id)
+        used = list(vdc.networks.filter(overlay_rule__name=rule_name, vxlan_id=vxlan_id)
                     .values_list("vlan_id", flat=True))
     return vdc.vlan_ranges.first_free(used)
 
 
 def networks_with_counts(networks: QuerySet[VirtualNetwork]) -> QuerySet[VirtualNetwork]:
     """Networks with their rule loaded and ``vnic_count`` annotated, by name."""
-    return networks.select_related("rule").annotate(vnic_count=Count("vnics")).order_by("name")
+    return (networks.select_related("overlay_rule").annotate(vnic_count=Count("vnics"))
+            .order_by("name"))
 
 
 def vdcs_with_networks(vdcs: QuerySet[Vdc]) -> QuerySet[Vdc]:
@@ -144,7 +145,7 @@ def network_nodes(network: VirtualNetwork, *, with_messages: bool = False) -> li
     ``sync_message`` stays empty unless ``with_messages`` is set: a failure message
     may quote anything a node said, so only callers that may show it ask for it.
     """
-    rule = network.rule
+    rule = network.overlay_rule
     hosting = dict(network.vnics.values("node_id").annotate(n=Count("pk"))
                    .values_list("node_id", "n"))
     nodes = carrier_nodes(rule) | Node.objects.filter(pk__in=hosting)

@@ -28,7 +28,7 @@ def _visible_vdc(request: HttpRequest, name: str) -> Vdc:
 
 
 def _visible_network(request: HttpRequest, name: str) -> VirtualNetwork:
-    networks = VirtualNetwork.objects.restrict(request.user).select_related("vdc", "rule")
+    networks = VirtualNetwork.objects.restrict(request.user).select_related("vdc", "overlay_rule")
     return get_object_or_404(networks, name=name)
 
 

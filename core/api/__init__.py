@@ -14,10 +14,17 @@ Errors (``errors``)
     ``addresses.cn01.ip`` or ``nodes[2]``; a ``core.exceptions.ProblemsError``
     (the state file's) lists its problems by path.
 
+Input (``parsers``, ``pagination``, ``fields``)
+    Bodies are strict JSON, nested at most 32 levels (a 400) and no larger than
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (a 413), both in the error shape with the reason
+    under ``non_field_errors``. ``?limit=`` and ``?offset=`` out of range are 400s.
+    Fields take their own JSON type only (``true`` is not an integer), with the words
+    the model layer uses for the same mistake.
+
 The rest: ``schema`` (error responses documented on every operation), ``filters``
-(``?name=value`` list filters), ``fields`` (relations by name), ``serializers``
-(model serializers that write through the services), ``views`` (the base view mixin),
-``tasks`` (starting Celery tasks and answering 202).
+(``?name=value`` list filters), ``fields`` (relations by name, strict JSON types),
+``serializers`` (model serializers that write through the services), ``views`` (the base
+view mixin), ``tasks`` (starting Celery tasks and answering 202).
 
 Imports Django, DRF, drf-spectacular, the standard library and ``core``; ``tasks`` also
 kombu's broker error. No project app: the service functions and the vDC-admin question

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, JsonResponse
@@ -25,6 +27,12 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "A service this request needs is unavailable; try again later."
@@ -40,7 +48,9 @@ class ErrorSerializer(serializers.Serializer):
         required=False,
         help_text="Invalid input only: messages keyed by field name (the model layer's words); "
         "object-level messages under non_field_errors; nested fields as "
-        "`addresses.cn01.ip` or `nodes[2]`; state-file problems by JSON path.",
+        "`addresses.cn01.ip` or `nodes[2]`; state-file problems by JSON path. A body that "
+        "cannot be read (not UTF-8, not JSON, nested too deeply, too large) is described "
+        "under non_field_errors.",
     )
 
 
@@ -101,6 +111,12 @@ def _translate(exc: Exception) -> Exception:
         return exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, Http404):
         return exceptions.NotFound(str(exc) or None)
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE; without this it
+        # would answer with its HTML 400 page.
+        return PayloadTooLarge(
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes, "
+            "the limit (DATA_UPLOAD_MAX_MEMORY_SIZE).")
     if isinstance(exc, IntegrityError):
         return Conflict("Another change touched the same objects at the same time; "
                         "read them again and retry.")
@@ -121,6 +137,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten_errors(exc.detail) or {"non_field_errors": ["Invalid input."]}
         response.data = {"detail": _summary(errors), "errors": errors}
+    elif isinstance(exc, (exceptions.ParseError, PayloadTooLarge)):
+        # Input refused as a whole: the same shape as field errors, under non_field_errors.
+        response.data = {"detail": str(exc.detail), "errors": {"non_field_errors": [
+            str(exc.detail)]}}
     else:
         detail = getattr(exc, "detail", None)
         if isinstance(detail, (dict, list)):

@@ -19,6 +19,7 @@ ERROR_DESCRIPTIONS = {
     403: "Authenticated, but this role may not do this; `detail` says why.",
     404: "No such object, or it lies outside your vDCs.",
     409: "The object is still in use, or a concurrent change conflicted; `detail` says which.",
+    413: "The request body is larger than the server reads (DATA_UPLOAD_MAX_MEMORY_SIZE).",
     503: "A service the request needs (task queue, distribution tasks) is unavailable.",
 }
 
@@ -45,9 +46,9 @@ class ApiSchema(AutoSchema):
         codes = {401, 403}
         method = self.method.upper()
         if method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
-            codes.add(400)
-        if method == "GET" and (self._filter_params() or getattr(self.view, "query_serializer",
-                                                                 None)):
+            codes.update((400, 413))
+        if method == "GET" and (self._filter_params() or self._paginated() or getattr(
+                self.view, "query_serializer", None)):
             codes.add(400)
         if "{" in self.path:
             codes.add(404)
@@ -57,6 +58,10 @@ class ApiSchema(AutoSchema):
 
     def _filter_params(self) -> bool:
         return bool(getattr(self.view, "query_filters", None)) and self._is_list_view()
+
+    def _paginated(self) -> bool:
+        """A list with ``?limit=`` and ``?offset=``, which are 400s out of range."""
+        return self._is_list_view() and self._get_paginator() is not None
 
     def _map_serializer_field(self, field: serializers.Field, direction: str,
                               bypass_extensions: bool = False) -> dict[str, Any]:

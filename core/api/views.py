@@ -11,11 +11,11 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from rest_framework import exceptions
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 
 from core import hooks
 from core.api.errors import Conflict
+from core.api.parsers import JsonParser
 from core.api.permissions import RolePermission
 from core.api.schema import ApiSchema
 from core.validators import unstorable_text
@@ -28,7 +28,7 @@ class ApiViewMixin:
     """Role permission, the error-documenting schema and 404s that say what is missing."""
 
     permission_classes = [RolePermission]
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
     schema = ApiSchema()
     vdc_admin_access = "none"
     superuser_reason = "Only superusers may use this endpoint."

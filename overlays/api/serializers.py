@@ -10,12 +10,16 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import NameField
+from core.api.fields import NameField, StrictCharField, StrictIntegerField
 from core.api.permissions import is_superuser
 from core.api.serializers import ServiceModelSerializer
 from nodes.models import Node
 from overlays import services
 from overlays.models import (
+    ADMIN_OVERLAY_MTU,
+    ADMIN_OVERLAY_RULE,
+    ADMIN_OVERLAY_VLAN_ID,
+    ADMIN_OVERLAY_VXLAN_ID,
     AdminOverlay,
     FirewallSettings,
     IpsecKey,
@@ -50,7 +54,8 @@ class NodeListField(serializers.Field):
     """A rule's node list: "all" or host names (stored as all_nodes and node_names)."""
 
     default_error_messages = {"invalid": f"Nodes {NODES_MESSAGE}"}
-    _hostnames = serializers.ListField(child=serializers.CharField(max_length=253))
+    _hostnames = serializers.ListField(child=StrictCharField(max_length=253,
+                                                             trim_whitespace=False))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(source="*", **kwargs)
@@ -112,7 +117,7 @@ class VirtualNetworkSerializer(ServiceModelSerializer):
 
     vdc = NameField("vDC", queryset=Vdc.objects.all(), allow_null=True, required=False,
                     help_text="Owning vDC by name; null for a global network (superusers only).")
-    overlay_rule = NameField("overlay rule", source="rule", queryset=OverlayRule.objects.all(),
+    overlay_rule = NameField("overlay rule", queryset=OverlayRule.objects.all(),
                              help_text="Overlay rule by name.")
     nic_tag = serializers.CharField(
         read_only=True,
@@ -132,8 +137,7 @@ class VirtualNetworkSerializer(ServiceModelSerializer):
         return fields
 
     def persist(self, instance: VirtualNetwork) -> None:
-        with api_field_names({"rule": "overlay_rule"}):
-            services.save_network(instance, user=self.user)
+        services.save_network(instance, user=self.user)
 
 
 
@@ -150,7 +154,7 @@ class VnicSerializer(ServiceModelSerializer):
         source="node.sync_status", read_only=True,
         help_text="Whether the hosting node has the configuration yet: unknown (never "
         "synced), in_sync, pending or failed.")
-    overlay_rule = serializers.CharField(source="network.rule.name", read_only=True)
+    overlay_rule = serializers.CharField(source="network.overlay_rule.name", read_only=True)
     nic_tag = serializers.CharField(source="network.nic_tag", read_only=True)
 
     class Meta:
@@ -180,9 +184,9 @@ class AdminAddressSerializer(serializers.Serializer):
 class AdminOverlaySerializer(serializers.ModelSerializer):
     """The admin overlay: its overlay rule, segment and subnet, and every node's address."""
 
-    overlay_rule = serializers.CharField(source="rule.name", read_only=True)
-    port = serializers.IntegerField(source="rule.port", read_only=True)
-    mtu = serializers.IntegerField(source="rule.mtu", read_only=True)
+    overlay_rule = serializers.CharField(source="overlay_rule.name", read_only=True)
+    port = serializers.IntegerField(source="overlay_rule.port", read_only=True)
+    mtu = serializers.IntegerField(source="overlay_rule.mtu", read_only=True)
     addresses = serializers.SerializerMethodField()
 
     class Meta:
@@ -200,31 +204,31 @@ class AdminOverlaySerializer(serializers.ModelSerializer):
 
 
 class AdminAddressInputSerializer(serializers.Serializer):
-    ip = serializers.CharField(required=False, allow_null=True, max_length=45,
-                               help_text="adminoverlay_0 IP; omitted: the next free from .11.")
-    mac = serializers.CharField(required=False, allow_null=True, max_length=17,
-                                help_text="Locally administered MAC; omitted: kept, or random.")
+    ip = StrictCharField(required=False, allow_null=True, max_length=45,
+                         help_text="adminoverlay_0 IP; omitted: the next free from .11.")
+    mac = StrictCharField(required=False, allow_null=True, max_length=17,
+                          help_text="Locally administered MAC; omitted: kept, or random.")
 
 
 class AdminOverlayInputSerializer(serializers.Serializer):
     """Create or update the admin overlay; omitted fields keep their value (or the default)."""
 
-    overlay_rule = serializers.CharField(
-        required=False, max_length=19,
-        help_text="Overlay rule name; default: the current one, else adminoverlay. Created "
-        "with `port` and `mtu` if it does not exist.")
-    subnet = serializers.CharField(required=False, max_length=18,
-                                   help_text="IPv4 subnet of the adminoverlay_0 vNICs; default "
-                                   "when creating: a random 10.x.y.0/24.")
-    port = serializers.IntegerField(required=False, allow_null=True,
-                                    help_text="UDP port of a newly created rule; default: next "
-                                    "free.")
-    mtu = serializers.IntegerField(required=False,
-                                   help_text="MTU of a newly created rule; default 1300.")
-    vxlan_id = serializers.IntegerField(required=False,
-                                        help_text="Default: the current one, else 2.")
-    vlan_id = serializers.IntegerField(required=False,
-                                       help_text="Default: the current one, else 2.")
+    overlay_rule = StrictCharField(
+        required=False, max_length=19, trim_whitespace=False,
+        help_text=f"Overlay rule name; default: the current one, else {ADMIN_OVERLAY_RULE}. "
+        "Created with `port` and `mtu` if it does not exist.")
+    subnet = StrictCharField(required=False, max_length=18,
+                             help_text="IPv4 subnet of the adminoverlay_0 vNICs; default "
+                             "when creating: a random 10.x.y.0/24.")
+    port = StrictIntegerField(required=False, allow_null=True,
+                              help_text="UDP port of a newly created rule; default: next free.")
+    mtu = StrictIntegerField(required=False,
+                             help_text=f"MTU of a newly created rule; default "
+                             f"{ADMIN_OVERLAY_MTU}.")
+    vxlan_id = StrictIntegerField(
+        required=False, help_text=f"Default: the current one, else {ADMIN_OVERLAY_VXLAN_ID}.")
+    vlan_id = StrictIntegerField(
+        required=False, help_text=f"Default: the current one, else {ADMIN_OVERLAY_VLAN_ID}.")
     addresses = serializers.DictField(
         child=AdminAddressInputSerializer(), required=False,
         help_text="Wanted addresses by node host name; IPs and MACs may move between the "
@@ -237,7 +241,7 @@ class FirewallSerializer(ServiceModelSerializer):
     """The global ipfilter policy on external0."""
 
     allowed_sources = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=True,
+        child=StrictCharField(max_length=64), required=True,
         help_text='Addresses or networks allowed in on external0, e.g. ["198.51.100.0/24"].')
 
     class Meta:

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from config.audit import audit_context
 from config.celery import app as celery_app
 from core.api.filters import QueryFilter, QueryFilterBackend
 from core.api.permissions import is_superuser
@@ -142,13 +143,15 @@ class VirtualNetworkViewSet(ApiViewMixin, viewsets.ModelViewSet):
     filter_backends = [QueryFilterBackend]
     query_filters = {
         "vdc": QueryFilter(("vdc__name",), "Networks of this vDC (by name)."),
-        "overlay_rule": QueryFilter(("rule__name",), "Networks on this overlay rule (by name)."),
+        "overlay_rule": QueryFilter(("overlay_rule__name",),
+                                    "Networks on this overlay rule (by name)."),
         "vxlan_id": QueryFilter(("vxlan_id",), "Networks with this VXLAN id.", int),
         "vlan_id": QueryFilter(("vlan_id",), "Networks with this VLAN id.", int),
     }
 
     def get_queryset(self) -> QuerySet:
-        return VirtualNetwork.objects.restrict(self.request.user).select_related("vdc", "rule")
+        return (VirtualNetwork.objects.restrict(self.request.user)
+                .select_related("vdc", "overlay_rule"))
 
     def destroy_instance(self, instance: VirtualNetwork) -> None:
         services.delete_network(instance, user=self.request.user)
@@ -168,7 +171,8 @@ class VnicViewSet(ApiViewMixin, viewsets.ModelViewSet):
     query_filters = {
         "network": QueryFilter(("network__name",), "vNICs on this network (by name)."),
         "vdc": QueryFilter(("network__vdc__name",), "vNICs on networks of this vDC."),
-        "overlay_rule": QueryFilter(("network__rule__name",), "vNICs on this overlay rule."),
+        "overlay_rule": QueryFilter(("network__overlay_rule__name",),
+                                    "vNICs on this overlay rule."),
         "node": QueryFilter(("node__hostname",), "vNICs hosted on this node (host name)."),
         "vm_name": QueryFilter(("vm_name",), "vNICs of this VM name."),
         "mac": QueryFilter(("mac__iexact",), "The vNIC with this MAC address."),
@@ -176,7 +180,7 @@ class VnicViewSet(ApiViewMixin, viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet:
         return Vnic.objects.restrict(self.request.user).select_related(
-            "node", "network", "network__rule")
+            "node", "network", "network__overlay_rule")
 
 
 # ---------------------------------------------------------------------- admin overlay
@@ -188,7 +192,7 @@ class AdminOverlayView(ApiViewMixin, APIView):
 
     @extend_schema(responses=AdminOverlaySerializer, summary="Show the admin overlay")
     def get(self, request: Request) -> Response:
-        overlay = AdminOverlay.objects.select_related("rule").first()
+        overlay = AdminOverlay.objects.select_related("overlay_rule").first()
         if overlay is None:
             raise exceptions.NotFound("There is no admin overlay yet; create it with PUT.")
         return Response(AdminOverlaySerializer(overlay).data)
@@ -200,7 +204,7 @@ class AdminOverlayView(ApiViewMixin, APIView):
         form.is_valid(raise_exception=True)
         # The input's fields are the service's arguments, and its errors use their names.
         overlay = services.admin_overlay_init(**form.validated_data)
-        overlay = AdminOverlay.objects.select_related("rule").get(pk=overlay.pk)
+        overlay = AdminOverlay.objects.select_related("overlay_rule").get(pk=overlay.pk)
         return Response(AdminOverlaySerializer(overlay).data)
 
 
@@ -382,7 +386,9 @@ class StateImportView(ApiViewMixin, APIView):
     def post(self, request: Request) -> Response:
         query = ImportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        report = statefile.import_state(request.data, dry_run=query.validated_data["dry_run"])
+        with audit_context("import", user=request.user):
+            report = statefile.import_state(request.data,
+                                            dry_run=query.validated_data["dry_run"])
         return Response({"dry_run": report.dry_run, "changes": list(report.changes)})
 
 

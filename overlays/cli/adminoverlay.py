@@ -11,7 +11,13 @@ from nodes.models import Node
 from overlays import services
 from overlays.cli import CliError
 from overlays.cli._common import table, validation_failure
-from overlays.models import AdminOverlay
+from overlays.models import (
+    ADMIN_OVERLAY_MTU,
+    ADMIN_OVERLAY_RULE,
+    ADMIN_OVERLAY_VLAN_ID,
+    ADMIN_OVERLAY_VXLAN_ID,
+    AdminOverlay,
+)
 
 NAME = "adminoverlay"
 HELP = "Create, change or show the admin overlay (rule, subnet, per-node adminoverlay_0)."
@@ -25,11 +31,14 @@ def add_arguments(parser: ArgumentParser) -> None:
         p.add_argument("--subnet", help="IPv4 subnet, e.g. 10.44.44.0/24 (init default: a "
                                         "random 10.x.y.0/24).")
         p.add_argument("--overlay-rule", metavar="NAME",
-                       help="Overlay rule name (init default: adminoverlay).")
+                       help=f"Overlay rule name (init default: {ADMIN_OVERLAY_RULE}).")
         p.add_argument("--port", type=int, help="UDP port of a new rule (default: next free).")
-        p.add_argument("--mtu", type=int, default=1300, help="MTU of a new rule (default 1300).")
-        p.add_argument("--vxlan-id", type=int, help="VXLAN id (init default: 2).")
-        p.add_argument("--vlan-id", type=int, help="VLAN id (init default: 2).")
+        p.add_argument("--mtu", type=int, default=ADMIN_OVERLAY_MTU,
+                       help=f"MTU of a new rule (default {ADMIN_OVERLAY_MTU}).")
+        p.add_argument("--vxlan-id", type=int,
+                       help=f"VXLAN id (init default: {ADMIN_OVERLAY_VXLAN_ID}).")
+        p.add_argument("--vlan-id", type=int,
+                       help=f"VLAN id (init default: {ADMIN_OVERLAY_VLAN_ID}).")
         p.add_argument("--node", action="append", default=[], metavar="HOST[=IP[,MAC]]",
                        help="Set a node's address and/or MAC; repeatable.")
     sub.add_parser("info", help="Show the admin overlay and every node's address.")
@@ -46,12 +55,13 @@ def _addresses(specs: list[str]) -> dict[str, dict[str, str | None]]:
 
 def run(command: Any, options: dict[str, Any]) -> None:
     action = options["action"]
-    overlay = AdminOverlay.objects.select_related("rule").first()
+    overlay = AdminOverlay.objects.select_related("overlay_rule").first()
     if action == "info":
         if overlay is None:
             raise CliError("There is no admin overlay; create it with 'overlay adminoverlay init'.")
-        command.stdout.write(f"rule {overlay.rule.name} (port {overlay.rule.port}, "
-                             f"MTU {overlay.rule.mtu}), overlay {overlay.rule.name}"
+        rule = overlay.overlay_rule
+        command.stdout.write(f"rule {rule.name} (port {rule.port}, "
+                             f"MTU {rule.mtu}), overlay {rule.name}"
                              f"{overlay.vxlan_id}, VLAN {overlay.vlan_id}, subnet {overlay.subnet}")
         rows = [[a.node.hostname, a.ip, a.mac]
                 for a in overlay.addresses.select_related("node")]

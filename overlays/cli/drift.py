@@ -1,4 +1,5 @@
-"""overlay drift [HOST ...]: compare the files on nodes with what was deployed there."""
+"""overlay drift [HOST ...]: compare the files on nodes with what was deployed there and
+with what they should hold."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from overlays.cli.update import nodes_named
 from overlays.distribution.drift import check_drift
 
 NAME = "drift"
-HELP = ("Read the managed files of the named nodes (default: all) and report hand edits and "
-        "missing files; changes nothing (repair with 'overlay update --verify').")
+HELP = ("Read the managed files of the named nodes (default: all) and report hand edits, "
+        "missing files and files older than they should be; changes nothing (repair with "
+        "'overlay update --verify').")
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -25,6 +27,7 @@ def add_arguments(parser: ArgumentParser) -> None:
 def run(command: Any, options: dict[str, Any]) -> None:
     nodes = nodes_named(options.get("hosts"))
     drifted_nodes = []
+    behind_nodes = []
     unreachable = []
     for node in nodes:
         report = check_drift(node.pk)
@@ -43,10 +46,15 @@ def run(command: Any, options: dict[str, Any]) -> None:
             command.stdout.write("\n".join("  " + line for line in text.splitlines()))
         if report.drifted:
             drifted_nodes.append(node.hostname)
-    if drifted_nodes or unreachable:
+        if report.behind:
+            behind_nodes.append(node.hostname)
+    if drifted_nodes or behind_nodes or unreachable:
         parts = []
         if drifted_nodes:
             parts.append(f"drift on {', '.join(drifted_nodes)}")
+        if behind_nodes:
+            parts.append(f"not yet holding their desired files: {', '.join(behind_nodes)} "
+                         "(a sync is pending or failed)")
         if unreachable:
             parts.append(f"could not read {', '.join(unreachable)}")
         raise CliError("; ".join(parts) + ".")

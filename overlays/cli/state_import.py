@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
+from config.audit import audit_context
+from core.jsondoc import JsonDocumentError, parse_json
 from overlays.cli import CliError
 from overlays.statefile import StateFileError, import_state
 
@@ -25,16 +26,16 @@ def add_arguments(parser: ArgumentParser) -> None:
 def run(command: Any, options: dict[str, Any]) -> None:
     path = options["file"]
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        data = _read_stdin() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise CliError(f"Cannot read {path}: {exc.strerror}.") from exc
+    try:  # one line for any file that is not a JSON document (never a traceback)
+        doc = parse_json(data)
+    except JsonDocumentError as exc:
+        raise CliError(f"{path} is not valid JSON: {exc}.") from None
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                       f"column {exc.colno}.") from exc
-    try:
-        report = import_state(doc, dry_run=options["dry_run"])
+        with audit_context("import"):  # the command's actor, entry point "import"
+            report = import_state(doc, dry_run=options["dry_run"])
     except StateFileError as exc:
         for line in exc.lines():
             command.stderr.write(line)
@@ -46,3 +47,9 @@ def run(command: Any, options: dict[str, Any]) -> None:
         command.stdout.write("Nothing to change.")
     elif report.dry_run:
         command.stdout.write(f"Dry run: {len(report.changes)} change(s) not applied.")
+
+
+def _read_stdin() -> bytes | str:
+    """Standard input as bytes, so that its encoding is checked with the file's rules."""
+    stream = getattr(sys.stdin, "buffer", None)  # absent when a test replaces stdin
+    return stream.read() if stream is not None else sys.stdin.read()

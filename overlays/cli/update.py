@@ -33,7 +33,9 @@ def add_arguments(parser: ArgumentParser) -> None:
                         help="Compare with the files on the nodes rather than the recorded "
                              "hashes: repairs hand edits and missing files.")
     parser.add_argument("--now", action="store_true",
-                        help="Run the syncs in this process and wait, even with a broker.")
+                        help="Run the syncs in this process and wait, even with a broker. "
+                             "A sync of the same node running elsewhere is waited for "
+                             "(OVERLAY_SYNC_LOCK_WAIT), then this one runs.")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="Nodes synced at once when running here (default 1).")
 
@@ -88,7 +90,10 @@ def run(command: Any, options: dict[str, Any]) -> None:
         outcome = outcomes[node.pk]
         deployments = [p.deployment for p in outcome.passes if p.deployment]
         if not deployments:
-            rows.append([node.hostname, outcome.status, "", "", ""])
+            busy = outcome.status == "busy"  # another sync kept the node's lock throughout
+            failed += busy
+            rows.append([node.hostname, outcome.status, "", "",
+                         f"its sync lock is held by {outcome.holder}" if busy else ""])
             continue
         files = sum(len(d.files_changed) for d in deployments)
         commands = sum(len(d.commands) for d in deployments)

@@ -29,7 +29,7 @@ IKE_RULE_P2_PFS = 5  # valid: 0, 1, 2, 5, 14, 15, 16
 IPSEC_ALGORITHMS = "encr_algs aes encr_auth_algs sha512 sa shared"
 
 _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_HEX_KEY = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
+_HEX_KEY = re.compile(r"(?:[0-9a-fA-F]{2})+")  # fullmatch: "$" passes a final newline
 
 
 def sanitize_label_part(text: str) -> str:
@@ -39,7 +39,7 @@ def sanitize_label_part(text: str) -> str:
 
 def is_valid_key(key: str | None) -> bool:
     """A pre-shared key must be a non-empty, even-length hex string."""
-    return bool(key) and _HEX_KEY.match(key) is not None
+    return bool(key) and _HEX_KEY.fullmatch(key) is not None
 
 
 def cross_pdc_pairs(snapshot: ClusterSnapshot) -> set[tuple[int, int]]:

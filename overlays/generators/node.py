@@ -26,6 +26,7 @@ from overlays.generators.ipsec import (
     render_ipsec_policy,
 )
 from overlays.generators.usbkey import managed_keys
+from overlays.rulestring import RuleStringError
 from overlays.snapshot import ClusterSnapshot, NodeView
 
 # Reload actions: keys of settings.OVERLAY_RELOAD_COMMANDS.
@@ -55,8 +56,12 @@ def render_node(
     files always, so that a node leaving the mesh or the firewall gets its
     files emptied rather than left stale. When two rules share an ARP file
     path, the first by name wins (``check_cluster`` reports "arp-file-collision").
+    A rule whose ARP file is one of the other managed files (``/usbkey/config``, the
+    IPSec or ipf files) is a RuleStringError: the model refuses such a path, and an
+    ARP table must never replace one of those files.
     """
     where = merge_paths(paths)
+    managed = {path: key for key, path in where.items()}
     cache = arp_cache if arp_cache is not None else arp_cache_for(snapshot)
 
     files: dict[str, DesiredFile] = {}
@@ -71,6 +76,10 @@ def render_node(
         return groups is None or group in groups
 
     for rule in sorted(snapshot.rules_for(node), key=lambda rule: rule.name):
+        if rule.arp_file in managed:
+            raise RuleStringError(
+                "arp_file", f"files/config {rule.arp_file} of rule {rule.name} is the node's "
+                f"{managed[rule.arp_file]} file; an ARP table cannot replace it.")
         if wanted(arp_group(rule.arp_file)):
             table = render_arp_table(snapshot, node, rule, cache=cache)
             add(rule.arp_file, table, 0o400, "netadm", RELOAD_VARPD)

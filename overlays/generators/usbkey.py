@@ -32,7 +32,7 @@ ADMIN_OVERLAY_KEYS = (
 
 # A key assignment; leading blanks and blanks before "=" are tolerated when reading.
 _ASSIGNMENT = re.compile(r"^[ \t]*([A-Za-z0-9_]+)[ \t]*=(.*)$")
-_KEY = re.compile(r"^[A-Za-z0-9_]+$")
+_KEY = re.compile(r"[A-Za-z0-9_]+")  # fullmatch: "$" passes a final newline
 # The file is shell-evaluated and re-quoted by the platform: these would break it.
 _FORBIDDEN_VALUE_CHARS = frozenset("\"'\\$`")
 # Lines including their own terminator; a last line may lack one.
@@ -94,7 +94,7 @@ def managed_keys(snapshot: ClusterSnapshot, node: NodeView) -> dict[str, str]:
 
 def _check_managed(managed: Mapping[str, str]) -> None:
     for key, value in managed.items():
-        if not _KEY.match(key) or not is_managed_key(key):
+        if not _KEY.fullmatch(key) or not is_managed_key(key):
             raise ValueError(f"{key!r} is not a key the overlay manager owns in /usbkey/config.")
         bad = sorted(
             {

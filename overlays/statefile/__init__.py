@@ -3,8 +3,9 @@
 Holds ``schema`` (what a version 2 file holds, the error type), ``versions``
 (which version a file is; version 1 read as version 2), ``export`` (the
 configuration as a file) and ``importer`` (a file applied through the services,
-all or nothing). May import core, nodes, vdc models, overlays models and
-services; only the UI layer (API, command line, management commands) imports it.
+all or nothing, checked to render). May import core, nodes, vdc models, overlays
+models, the generators, selectors and services; only the UI layer (API, command line,
+management commands) imports it.
 """
 
 from overlays.statefile.export import export_state

@@ -53,12 +53,12 @@ def _rules() -> list[dict[str, Any]]:
 
 
 def _admin_overlay() -> dict[str, Any] | None:
-    admin = AdminOverlay.objects.select_related("rule").first()
+    admin = AdminOverlay.objects.select_related("overlay_rule").first()
     if admin is None:
         return None
     return {
-        "overlay_rule": admin.rule.name, "subnet": admin.subnet, "vxlan_id": admin.vxlan_id,
-        "vlan_id": admin.vlan_id,
+        "overlay_rule": admin.overlay_rule.name, "subnet": admin.subnet,
+        "vxlan_id": admin.vxlan_id, "vlan_id": admin.vlan_id,
         "addresses": {a.node.hostname: {"ip": a.ip, "mac": a.mac}
                       for a in admin.addresses.select_related("node").order_by("node__hostname")},
     }
@@ -80,11 +80,12 @@ def _vdcs() -> list[dict[str, Any]]:
 def _networks() -> list[dict[str, Any]]:
     return [
         _drop_empty({
-            "name": n.name, "vdc": n.vdc.name if n.vdc else None, "overlay_rule": n.rule.name,
-            "vxlan_id": n.vxlan_id, "vlan_id": n.vlan_id, "network": n.network,
-            "gateway": n.gateway, "mtu": n.mtu, "description": n.description,
+            "name": n.name, "vdc": n.vdc.name if n.vdc else None,
+            "overlay_rule": n.overlay_rule.name, "vxlan_id": n.vxlan_id, "vlan_id": n.vlan_id,
+            "network": n.network, "gateway": n.gateway, "mtu": n.mtu,
+            "description": n.description,
         }, ("vdc", "gateway", "description"))
-        for n in VirtualNetwork.objects.select_related("vdc", "rule").order_by("name")
+        for n in VirtualNetwork.objects.select_related("vdc", "overlay_rule").order_by("name")
     ]
 
 

@@ -6,6 +6,10 @@ collected with its JSON path; on any problem, or a dry run, the transaction roll
 back. Each object is validated once, by the service that saves it, and saved only
 when something changed, so importing the same file twice changes nothing the
 second time. IPSec keys are never part of the file; the server makes them.
+
+Before anything is read the document's nesting is bounded (``core.jsondoc``), and before
+the transaction commits every node's files are rendered from the imported state: the
+model validators accept only what the generators render, and this check keeps it so.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, models, transaction
 
+from core.jsondoc import JsonDocumentError, check_depth
 from core.validators import normalize_mac, unstorable_text
 from nodes.models import Node
 from overlays import changes, services
+from overlays.generators import render_node
 from overlays.models import (
     ADMIN_OVERLAY_RULE,
     AdminOverlay,
@@ -30,6 +36,7 @@ from overlays.models import (
     Vnic,
 )
 from overlays.nodelist import NODES_MESSAGE, parse_nodes
+from overlays.selectors import load_snapshot, node_paths
 from overlays.statefile.schema import (
     ADDRESS_KEYS,
     ADMIN_OVERLAY_KEYS,
@@ -58,6 +65,10 @@ def import_state(doc: Any, *, dry_run: bool = False) -> ImportReport:
     """Apply a state document completely or not at all; raise StateFileError listing problems."""
     if not isinstance(doc, dict):
         raise StateFileError([("$", "the state file must be a JSON object.")])
+    try:
+        check_depth(doc)
+    except JsonDocumentError as exc:
+        raise StateFileError([("$", f"{exc}.")]) from None
     version = version_of(doc)
     problems: list[tuple[str, str]] = [
         (path, " ".join(messages)) for path, messages in unstorable_text(doc).items()]
@@ -66,16 +77,38 @@ def import_state(doc: Any, *, dry_run: bool = False) -> ImportReport:
     if version == 1:
         doc, problems = upgrade(doc)
     importer = _Importer(dry_run=dry_run)
-    with transaction.atomic(), changes.batch():  # each affected node scheduled once
-        importer.run(doc)
-        if version == 1:
-            importer.problems = [(v1_path(path), message) for path, message in importer.problems]
-        problems += importer.problems
-        if problems:
-            raise StateFileError(problems)
-        if dry_run:
+    with transaction.atomic():
+        with changes.batch():  # each affected node scheduled once
+            importer.run(doc)
+            if version == 1:
+                importer.problems = [(v1_path(path), message)
+                                     for path, message in importer.problems]
+            problems += importer.problems
+            if not problems:
+                problems = render_problems()
+            if problems:
+                raise StateFileError(problems)
+        if dry_run:  # after the batch has written its requests: they are undone too
             transaction.set_rollback(True)
     return importer.report
+
+
+def render_problems() -> list[tuple[str, str]]:
+    """Every node's files rendered from the state as it stands; a problem for each that fails.
+
+    The validators make this impossible; it is the check that they stay in step with the
+    generators, so that an accepted state file never leaves nodes that cannot be synced.
+    """
+    snapshot = load_snapshot()
+    paths = node_paths()
+    problems = []
+    for node in sorted(snapshot.nodes, key=lambda view: view.hostname):
+        try:
+            render_node(snapshot, node, paths)
+        except ValueError as exc:
+            problems.append(("$", f"the files of node {node.hostname} cannot be rendered from "
+                                  f"this state: {exc}"))
+    return problems
 
 
 class _Importer:
@@ -282,10 +315,7 @@ class _Importer:
             return
         if not self.known_keys(item, set(FIREWALL_KEYS), set(), path):
             return
-        if "enabled" in item and not self.expect(item["enabled"], bool, f"{path}.enabled",
-                                                 "true or false"):
-            return
-        fw = FirewallSettings.load()
+        fw = FirewallSettings.load()  # a non-boolean "enabled": the model's type check
         _fill(fw, item, {key: key for key in FIREWALL_KEYS})
         self.save(fw, path, "firewall settings", {key: key for key in FIREWALL_KEYS})
 
@@ -319,7 +349,7 @@ class _Importer:
                     f"set admins of vDC {vdc.name}: {', '.join(result.usernames)}")
 
     def networks(self, doc: dict) -> None:
-        keymap = {**NETWORK_FIELDS, "vdc": "vdc", "overlay_rule": "rule"}
+        keymap = {**NETWORK_FIELDS, "vdc": "vdc", "overlay_rule": "overlay_rule"}
         for path, item in self.items(doc, "networks"):
             required = {"name", "overlay_rule", "vxlan_id", "network"}
             if not self.known_keys(item, set(keymap), required, path):
@@ -335,7 +365,7 @@ class _Importer:
                 self.problem(f"{path}.overlay_rule",
                              self.missing("overlay rule", item["overlay_rule"]))
                 continue
-            network.rule = rule
+            network.overlay_rule = rule
             vdc_name = item.get("vdc")
             network.vdc = Vdc.objects.filter(name=vdc_name).first() if vdc_name else None
             if vdc_name and network.vdc is None:

@@ -184,7 +184,7 @@ def matrix_db(django_db_setup, django_db_blocker, tmp_path_factory):
         services.save(OverlayRule(name="spare", all_nodes=True))
         services.save(Vdc(name="initech", vxlan_allowed="700-799", vlan_allowed="0-10"))
         services.save(VirtualNetwork(name="acme-spare", vdc=Vdc.objects.get(name="acme"),
-                                     rule=OverlayRule.objects.get(name="customers"),
+                                     overlay_rule=OverlayRule.objects.get(name="customers"),
                                      vxlan_id=101, vlan_id=10, network="192.168.60.0/24"))
         services.reconcile_ipsec_keys()
         yield

@@ -30,11 +30,13 @@ def test_superuser_creates_a_node_with_the_models_validation(su):
 
 
 def test_node_state_fields_are_read_only(su):
-    response = su.patch("/api/v1/nodes/cn01.prague/", {"sync_status": "in_sync",
-                                                       "loaded_rules": {"x": 1}}, format="json")
+    response = su.patch("/api/v1/nodes/cn01.prague/",
+                        {"sync_status": "in_sync", "loaded_overlay_rules": {"x": 1}},
+                        format="json")
 
     assert response.status_code == 200
-    assert (response.json()["sync_status"], response.json()["loaded_rules"]) == ("unknown", {})
+    body = response.json()
+    assert (body["sync_status"], body["loaded_overlay_rules"]) == ("unknown", {})
 
 
 # --- rules ---------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def globex(bob) -> Vdc:
 @pytest.fixture
 def make_network(customers):
     def make(name: str = "acme-web", **fields: object) -> VirtualNetwork:
-        values = {"rule": customers, "vxlan_id": 100, "vlan_id": 10,
+        values = {"overlay_rule": customers, "vxlan_id": 100, "vlan_id": 10,
                   "network": "192.168.10.0/24", "gateway": "192.168.10.1", **fields}
         return services.save(VirtualNetwork(name=name, **values))
 

@@ -267,13 +267,13 @@ def test_admin_overlay_inline_address_outside_the_subnet_is_shown_on_the_form(cl
     assert AdminOverlayAddress.objects.filter(ip="10.44.44.11").exists()
 
 
-def test_admin_overlay_inline_globally_administered_mac_is_shown_on_the_form(client):
+def test_admin_overlay_inline_multicast_mac_is_shown_on_the_form(client):
     overlay = AdminOverlay.objects.get()
     page = url(AdminOverlay, "change", overlay.pk)
     data = form_data(client.get(page))
     mac_key = next(k for k, v in data.items() if k.endswith("-mac") and v.endswith(":01"))
-    response = client.post(page, data | {mac_key: "00:11:22:33:44:55"})
-    assert "not locally administered" in response.content.decode()
+    response = client.post(page, data | {mac_key: "01:11:22:33:44:55"})
+    assert "is a multicast MAC address" in response.content.decode()
 
 
 def test_admin_overlay_inline_edit_is_saved(client):
@@ -434,7 +434,7 @@ def _rule_without_networks() -> OverlayRule:
 
 def _network_without_vnics() -> VirtualNetwork:
     return services.save(VirtualNetwork(name="acme-spare", vdc=Vdc.objects.get(name="acme"),
-                                        rule=OverlayRule.objects.get(name="customers"),
+                                        overlay_rule=OverlayRule.objects.get(name="customers"),
                                         vxlan_id=150, vlan_id=12, network="192.168.50.0/24"))
 
 

@@ -94,7 +94,7 @@ def test_same_rule_vxlan_and_vlan_twice_is_rejected_as_one_l2_segment(web, make_
 
 
 def test_same_vxlan_and_vlan_on_another_rule_is_a_different_segment(web, make_network, lab):
-    assert make_network("lab-web", rule=lab).rule == lab
+    assert make_network("lab-web", overlay_rule=lab).overlay_rule == lab
 
 
 def test_same_vxlan_with_another_vlan_is_a_different_segment(web, make_network):
@@ -104,13 +104,13 @@ def test_same_vxlan_with_another_vlan_is_a_different_segment(web, make_network):
 def test_network_cannot_take_the_admin_overlay_segment(cn01, make_network):
     overlay = services.admin_overlay_init(subnet="10.44.44.0/24")
     with invalid("vlan_id", "admin overlay"):
-        make_network("sneaky", rule=overlay.rule, vxlan_id=2, vlan_id=2)
+        make_network("sneaky", overlay_rule=overlay.overlay_rule, vxlan_id=2, vlan_id=2)
 
 
 def test_network_with_vnics_cannot_move_to_another_rule(web, make_vnic, lab):
     make_vnic(web, "02:00:00:00:00:01", "192.168.10.11")
-    web.rule = lab
-    with invalid("rule", "vNICs"):
+    web.overlay_rule = lab
+    with invalid("overlay_rule", "vNICs"):
         services.save(web)
 
 

@@ -223,7 +223,7 @@ def test_unused_rule_can_be_deleted(customers):
 @pytest.mark.django_db
 def test_rule_used_by_a_network_is_not_deleted_and_the_refusal_names_the_network(web):
     with refused("customers", "acme-web"):
-        services.delete(web.rule)
+        services.delete(web.overlay_rule)
     assert OverlayRule.objects.filter(name="customers").exists()
 
 
@@ -231,7 +231,7 @@ def test_rule_used_by_a_network_is_not_deleted_and_the_refusal_names_the_network
 def test_admin_overlay_rule_is_not_deleted_while_the_admin_overlay_uses_it(cn01):
     overlay = services.admin_overlay_init(subnet="10.44.44.0/24")
     with refused("adminoverlay"):
-        services.delete(overlay.rule)
+        services.delete(overlay.overlay_rule)
     assert OverlayRule.objects.filter(name="adminoverlay").exists()
 
 

@@ -196,7 +196,7 @@ def test_every_problem_is_listed_with_its_json_path(db, demo_state):
     demo_state["nodes"].append({"hostname": "cn05.prague", "pdc": "prague",
                                 "admin_ip": "10.0.0.300"})
     demo_state["overlay_rules"] += [{"name": "jumbo", "mtu": 100}, {"name": "lab2"}]
-    demo_state["admin_overlay"]["addresses"]["cn03.prague"]["mac"] = "00:e5:dc:d5:d4:03"
+    demo_state["admin_overlay"]["addresses"]["cn03.prague"]["mac"] = "00:00:00:00:00:00"
     demo_state["firewall"]["allowed_sources"] = ["banana"]
     demo_state["vdcs"].append({"name": "initech", "vxlan_allowed": "100-199,150"})
     demo_state["networks"][2]["gateway"] = "172.16.21.1"
@@ -207,7 +207,7 @@ def test_every_problem_is_listed_with_its_json_path(db, demo_state):
         "nodes[5].admin_ip": "IPv4",
         "overlay_rules[3].mtu": "576",
         "overlay_rules[4].name": "digit",
-        "admin_overlay.addresses.cn03.prague.mac": "locally administered",
+        "admin_overlay.addresses.cn03.prague.mac": "all-zero",
         "firewall.allowed_sources": "banana",
         "vdcs[2].vxlan_allowed": "overlaps",
         "networks[2].gateway": "172.16.21.1",
@@ -252,7 +252,7 @@ def test_missing_required_keys_are_reported(db):
     ([], "$", "JSON object"),
     ({"nodes": {}}, "nodes", "list"),
     ({"nodes": ["cn01"]}, "nodes[0]", "object"),
-    ({"firewall": {"enabled": "yes"}}, "firewall.enabled", "true or false"),
+    ({"firewall": {"enabled": "yes"}}, "firewall.enabled", "valid boolean"),
     ({"admin_overlay": []}, "admin_overlay", "object"),
     ({"vdcs": [{"name": "a", "admins": "alice"}]}, "vdcs[0].admins", "list"),
     ({"overlay_rules": [{"name": "a", "nodes": "some"}]}, "overlay_rules[0].nodes", "all"),
@@ -413,7 +413,8 @@ def test_omitted_optional_fields_take_their_defaults(db):
     admin_rule = OverlayRule.objects.get(name="adminoverlay")
     assert (admin_rule.mtu, admin_rule.port, admin_rule.all_nodes) == (1300, 4791, True)
     overlay_obj = AdminOverlay.objects.get()
-    assert (overlay_obj.rule, overlay_obj.vxlan_id, overlay_obj.vlan_id) == (admin_rule, 2, 2)
+    assert (overlay_obj.overlay_rule, overlay_obj.vxlan_id, overlay_obj.vlan_id) == (
+        admin_rule, 2, 2)
     assigned = dict(AdminOverlayAddress.objects.values_list("node__hostname", "ip"))
     assert assigned == {"cn01.prague": "10.44.44.11", "cn21.brno": "10.44.44.12"}
     network = VirtualNetwork.objects.get()
@@ -443,7 +444,7 @@ def test_admin_overlay_rule_listed_among_the_rules_is_used_as_given(db):
     doc = copy.deepcopy(MINIMAL)
     doc["overlay_rules"].append({"name": "adminoverlay", "port": 4800, "mtu": 1280})
     import_state(doc)
-    assert AdminOverlay.objects.get().rule.port == 4800
+    assert AdminOverlay.objects.get().overlay_rule.port == 4800
     assert OverlayRule.objects.get(name="adminoverlay").mtu == 1280
 
 

@@ -18,7 +18,7 @@ def vdc(name: str = "acme", **fields: object) -> Vdc:
 
 def network(rule, vdc_obj, name: str = "net", **fields: object) -> VirtualNetwork:
     values = {"vxlan_id": 100, "vlan_id": 10, "network": "192.168.10.0/24", **fields}
-    return VirtualNetwork(name=name, rule=rule, vdc=vdc_obj, **values)
+    return VirtualNetwork(name=name, overlay_rule=rule, vdc=vdc_obj, **values)
 
 
 # --- range text ------------------------------------------------------------------------------
@@ -176,8 +176,8 @@ def test_vdc_admin_cannot_change_another_vdcs_network(customers, globex, alice, 
 
 def test_vdc_admin_cannot_use_the_admin_overlay_rule(cn01, acme, alice):
     overlay = services.admin_overlay_init(subnet="10.44.44.0/24")
-    with invalid("rule", "admin overlay"):
-        services.save_network(network(overlay.rule, acme), user=alice)
+    with invalid("overlay_rule", "admin overlay"):
+        services.save_network(network(overlay.overlay_rule, acme), user=alice)
 
 
 def test_anonymous_user_cannot_save_networks(customers, acme):

@@ -38,7 +38,7 @@ def test_mac_used_on_another_network_of_the_same_rule_is_rejected(web, make_netw
 def test_mac_may_repeat_on_another_rule_because_each_rule_has_its_own_arp_table(
         web, make_network, make_vnic, lab):
     make_vnic(web, "02:08:20:aa:00:01", "192.168.10.11")
-    other = make_network("lab-net", rule=lab, vxlan_id=7, vlan_id=0, network="10.77.0.0/24",
+    other = make_network("lab-net", overlay_rule=lab, vxlan_id=7, vlan_id=0, network="10.77.0.0/24",
                          gateway=None)
     assert make_vnic(other, "02:08:20:aa:00:01", "10.77.0.11").pk
 
@@ -46,7 +46,7 @@ def test_mac_may_repeat_on_another_rule_because_each_rule_has_its_own_arp_table(
 def test_mac_of_an_admin_overlay_address_cannot_be_reused_by_a_vnic_on_that_rule(
         cn01, make_network, make_vnic):
     overlay = services.admin_overlay_init(subnet="10.44.44.0/24")
-    net = make_network("mgmt", rule=overlay.rule, vxlan_id=3, vlan_id=0,
+    net = make_network("mgmt", overlay_rule=overlay.overlay_rule, vxlan_id=3, vlan_id=0,
                        network="10.45.0.0/24", gateway=None)
     taken = cn01.admin_overlay_address.mac
     with invalid("mac", taken, "adminoverlay_0", "cn01.prague"):

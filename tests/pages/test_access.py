@@ -37,7 +37,7 @@ def test_posting_to_another_vdcs_pages_is_404_and_changes_nothing(alice, url):
 
     before = list(VirtualNetwork.objects.order_by("pk").values())
 
-    response = alice.post(url, {"name": "x", "rule": 1, "vxlan_id": 200, "vlan_id": 0,
+    response = alice.post(url, {"name": "x", "overlay_rule": 1, "vxlan_id": 200, "vlan_id": 0,
                                 "network": "10.9.9.0/24", "mtu": 1400})
 
     assert response.status_code == 404

@@ -92,7 +92,7 @@ def test_segment_clash_with_an_overlapping_vdc_does_not_name_its_network(alice):
     rule_id = _rule_id("customers")
 
     response = alice.post("/vdcs/acme/networks/new/", {
-        "name": "acme-clash", "rule": rule_id, "vxlan_id": 200, "vlan_id": 0,
+        "name": "acme-clash", "overlay_rule": rule_id, "vxlan_id": 200, "vlan_id": 0,
         "network": "192.168.30.0/24", "mtu": 1400})
 
     text = response.content.decode()

@@ -21,8 +21,8 @@ def rule_id(name: str) -> int:
 
 
 def form_data(**changes) -> dict:
-    data = {"name": "acme-app", "rule": rule_id("customers"), "vxlan_id": 101, "vlan_id": 10,
-            "network": "192.168.20.0/24", "gateway": "192.168.20.1", "mtu": 1400,
+    data = {"name": "acme-app", "overlay_rule": rule_id("customers"), "vxlan_id": 101,
+            "vlan_id": 10, "network": "192.168.20.0/24", "gateway": "192.168.20.1", "mtu": 1400,
             "description": "application tier"}
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
@@ -49,7 +49,7 @@ def test_alice_creates_a_network_and_sees_it_in_her_vdc(alice):
     response = alice.post(NEW_URL, form_data(), follow=True)
 
     network = VirtualNetwork.objects.get(name="acme-app")
-    assert (network.vdc.name, network.rule.name, network.vxlan_id, network.vlan_id) == (
+    assert (network.vdc.name, network.overlay_rule.name, network.vxlan_id, network.vlan_id) == (
         "acme", "customers", 101, 10)
     assert response.redirect_chain == [("/vdcs/acme/", 302)]
     text = response.content.decode()
@@ -141,9 +141,9 @@ def test_the_admin_overlay_rule_is_not_offered_to_vdc_admins(alice, root):
 def test_posting_the_admin_overlay_rule_anyway_is_refused(alice):
     before = snapshot()
 
-    text = alice.post(NEW_URL, form_data(rule=rule_id("adminoverlay"))).content.decode()
+    text = alice.post(NEW_URL, form_data(overlay_rule=rule_id("adminoverlay"))).content.decode()
 
-    assert field_errors(text, "rule") == [
+    assert field_errors(text, "overlay_rule") == [
         "Select a valid choice. That choice is not one of the available choices."]
     assert snapshot() == before
 

@@ -16,7 +16,7 @@ def add_networks(count: int) -> None:
     Vdc.objects.filter(pk=acme.pk).update(network_limit=None)
     acme.refresh_from_db()
     for i in range(count):
-        services.save(VirtualNetwork(name=f"acme-extra-{i}", vdc=acme, rule=rule,
+        services.save(VirtualNetwork(name=f"acme-extra-{i}", vdc=acme, overlay_rule=rule,
                                      vxlan_id=150 + i, vlan_id=10,
                                      network=f"10.200.{i}.0/24"))
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from core.validators import is_ipv4, normalize_mac, parse_mac, validate_local_mac
+from core.validators import (
+    is_ipv4,
+    normalize_mac,
+    parse_mac,
+    random_local_mac,
+    validate_unicast_mac,
+)
 
 
 @pytest.mark.parametrize(("written", "normal"), [
@@ -30,10 +36,19 @@ def test_anything_else_is_no_mac(value):
         parse_mac(value)
 
 
-def test_a_local_mac_must_have_the_locally_administered_bit():
-    validate_local_mac("2:0:0:0:0:1")
-    with pytest.raises(ValidationError, match="00:11:22:33:44:55 is not locally administered"):
-        validate_local_mac("0:11:22:33:44:55")
+def test_every_unicast_mac_is_accepted_but_multicast_and_all_zero():
+    validate_unicast_mac("2:0:0:0:0:1")
+    validate_unicast_mac("00:e5:dc:d5:d4:cf")
+    with pytest.raises(ValidationError, match="multicast"):
+        validate_unicast_mac("01:00:5e:00:00:01")
+    with pytest.raises(ValidationError, match="all-zero"):
+        validate_unicast_mac("0:0:0:0:0:0")
+
+
+def test_new_macs_start_with_02_and_avoid_taken_ones():
+    taken = {random_local_mac() for _ in range(50)}
+    assert all(mac.startswith("02:") for mac in taken)
+    assert random_local_mac(taken) not in taken
 
 
 @pytest.mark.parametrize(("value", "expected"), [

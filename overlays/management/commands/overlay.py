@@ -13,6 +13,7 @@ from types import ModuleType
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 import overlays.cli
+from config.audit import cli_context
 
 
 def _subcommands() -> dict[str, ModuleType]:
@@ -28,6 +29,9 @@ class Command(BaseCommand):
     help = "Manage overlay rules, the admin overlay, the firewall, state files and node files."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--actor", default=None,
+                            help="Who the audit trail names for this run's changes "
+                            "(default: the OS user).")
         sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND",
                                     parser_class=type(parser))
         sub.required = True
@@ -40,6 +44,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         module = _subcommands()[options["subcommand"]]
         try:
-            module.run(self, options)
+            with cli_context(options.get("actor")):
+                module.run(self, options)
         except overlays.cli.CliError as exc:
             raise CommandError(str(exc), returncode=exc.returncode) from exc

@@ -28,6 +28,8 @@ from nodes.models import Node
 from overlays import services
 from overlays.generators import arp_cache_for, render_node
 from overlays.models import (
+    ADMIN_OVERLAY_MTU,
+    ADMIN_OVERLAY_RULE,
     AdminOverlay,
     AdminOverlayAddress,
     FirewallSettings,
@@ -35,6 +37,7 @@ from overlays.models import (
     VirtualNetwork,
     Vnic,
 )
+from overlays.rulestring import default_arp_file
 from overlays.selectors import load_snapshot, node_paths
 
 
@@ -157,10 +160,10 @@ def populate(*, nodes: int, pdcs: int, rules: int, vnics: int) -> None:
                     arp_file=f"/opt/custom/networking/rule{r}_overlay.json")
         for r in range(rules)
     ])
-    admin_rule = OverlayRule.objects.create(name="adminoverlay", port=4790 + rules, mtu=1300,
-                                            arp_file="/opt/custom/networking/"
-                                                     "adminoverlay_overlay.json")
-    overlay = AdminOverlay.objects.create(rule=admin_rule, subnet="10.254.0.0/16")
+    admin_rule = OverlayRule.objects.create(name=ADMIN_OVERLAY_RULE, port=4790 + rules,
+                                            mtu=ADMIN_OVERLAY_MTU,
+                                            arp_file=default_arp_file(ADMIN_OVERLAY_RULE))
+    overlay = AdminOverlay.objects.create(overlay_rule=admin_rule, subnet="10.254.0.0/16")
     AdminOverlayAddress.objects.bulk_create([
         AdminOverlayAddress(admin_overlay=overlay, node=n,
                             ip=str(ipaddress.IPv4Address("10.254.0.11") + i),
@@ -170,7 +173,7 @@ def populate(*, nodes: int, pdcs: int, rules: int, vnics: int) -> None:
     FirewallSettings.objects.create(pk=1, enabled=True, allowed_sources=["192.0.2.0/24"])
     networks_per_rule = 10
     network_rows = VirtualNetwork.objects.bulk_create([
-        VirtualNetwork(name=f"net-{r}-{k}", rule=rule, vxlan_id=1000 + k, vlan_id=k,
+        VirtualNetwork(name=f"net-{r}-{k}", overlay_rule=rule, vxlan_id=1000 + k, vlan_id=k,
                        network=f"10.{100 + r}.{k * 16}.0/20", mtu=1400)
         for r, rule in enumerate(rule_rows) for k in range(networks_per_rule)
     ])
