@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
@@ -98,6 +98,15 @@ def _summary(errors: dict[str, list[str]]) -> str:
     return f"{text} (and {more} more)" if more > 0 else text
 
 
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back
+# whole, so the client may simply retry.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _retryable_conflict(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "pgcode", None) in RETRYABLE_SQLSTATES
+
+
 def _translate(exc: Exception) -> Exception:
     """Django and domain exceptions as the DRF exceptions they mean."""
     if isinstance(exc, DjangoValidationError):
@@ -117,6 +126,9 @@ def _translate(exc: Exception) -> Exception:
         return PayloadTooLarge(
             f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes, "
             "the limit (DATA_UPLOAD_MAX_MEMORY_SIZE).")
+    if isinstance(exc, OperationalError) and _retryable_conflict(exc):
+        return Conflict("The database stopped this change because a concurrent change was "
+                        "waiting on the same objects; nothing was saved. Retry it.")
     if isinstance(exc, IntegrityError):
         return Conflict("Another change touched the same objects at the same time; "
                         "read them again and retry.")
