@@ -178,7 +178,7 @@ class VnicSerializer(ServiceModelSerializer):
 
 class AdminAddressSerializer(serializers.Serializer):
     ip = serializers.CharField(help_text="The node's adminoverlay_0 IP address.")
-    mac = serializers.CharField(help_text="Its fixed, locally administered MAC.")
+    mac = serializers.CharField(help_text="Its fixed unicast MAC; never changes.")
 
 
 class AdminOverlaySerializer(serializers.ModelSerializer):
@@ -207,7 +207,7 @@ class AdminAddressInputSerializer(serializers.Serializer):
     ip = StrictCharField(required=False, allow_null=True, max_length=45,
                          help_text="adminoverlay_0 IP; omitted: the next free from .11.")
     mac = StrictCharField(required=False, allow_null=True, max_length=17,
-                          help_text="Locally administered MAC; omitted: kept, or random.")
+                          help_text="Any unicast MAC; omitted: kept, or a random 02:... MAC.")
 
 
 class AdminOverlayInputSerializer(serializers.Serializer):

@@ -126,7 +126,7 @@ class AdminOverlayAddress(StrictTypesMixin, models.Model):
         verbose_name="MAC address",
         max_length=17,
         unique=True,
-        help_text="Locally administered unicast MAC; never changes.",
+        help_text="Unicast MAC (new ones are generated 02:...); never changes.",
     )
 
     class Meta:

@@ -112,7 +112,7 @@ def admin_overlay_init(
     renumbers the node addresses (MACs stay). ``addresses`` maps host names to the
     wanted {"ip", "mac"}, either of which may be left out (kept, or assigned); IPs and
     MACs may move between the named nodes. Nodes without an address get the next free
-    IP from .11 and a random locally administered MAC. Only what changes is written.
+    IP from .11 and a random ``02:…`` MAC. Only what changes is written.
 
     Errors are keyed as the arguments are named (``overlay_rule``, ``subnet``,
     ``vxlan_id``, ``vlan_id``, ``port``, ``mtu``) and ``addresses.<host>``,
