@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.validators import normalize_mac
-from overlays.generators.usbkey import ADMIN_OVERLAY_KEYS
+from overlays.generators.usbkey import ADMIN_OVERLAY_KEYS, ASSIGNMENT, unquote
 from overlays.rulestring import LINE_PREFIX, RuleParams, RuleStringError, parse_rule_line
 
-_ASSIGNMENT = re.compile(r"^[ \t]*([A-Za-z0-9_]+)[ \t]*=(.*)$")
 _IKE_ITEM = re.compile(r"^\s*(localid|remoteid|key)\s+(\S+)\s*$")
 _IPF_PASS_IN = re.compile(r"^\s*pass\s+in\s+(?:log\s+)?quick\s+on\s+external0\s+"
                           r"(?:proto\s+\S+\s+)?from\s+(\S+)\s+to\s+\S+")
@@ -59,18 +58,11 @@ class VmNic:
     where: str  # "VM <alias> nics[<i>]"
 
 
-def _unquote(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
-    return value
-
-
 def parse_usbkey_config(text: str) -> UsbkeyConfig:
     """Every ``overlay_rule_<name>`` line and ``adminoverlay_0_*`` key, with its line."""
     found = UsbkeyConfig()
     for number, line in enumerate(text.splitlines(), start=1):
-        match = _ASSIGNMENT.match(line)
+        match = ASSIGNMENT.match(line)
         if match is None:
             continue
         key = match.group(1)
@@ -83,7 +75,7 @@ def parse_usbkey_config(text: str) -> UsbkeyConfig:
             found.rules[name] = Located(params, number)
         elif key in ADMIN_OVERLAY_KEYS:
             found.admin[key.removeprefix("adminoverlay_0_")] = Located(
-                _unquote(match.group(2)), number)
+                unquote(match.group(2)), number)
     return found
 
 

@@ -31,7 +31,7 @@ ADMIN_OVERLAY_KEYS = (
 )
 
 # A key assignment; leading blanks and blanks before "=" are tolerated when reading.
-_ASSIGNMENT = re.compile(r"^[ \t]*([A-Za-z0-9_]+)[ \t]*=(.*)$")
+ASSIGNMENT = re.compile(r"^[ \t]*([A-Za-z0-9_]+)[ \t]*=(.*)$")
 _KEY = re.compile(r"[A-Za-z0-9_]+")  # fullmatch: "$" passes a final newline
 # The file is shell-evaluated and re-quoted by the platform: these would break it.
 _FORBIDDEN_VALUE_CHARS = frozenset("\"'\\$`")
@@ -132,7 +132,7 @@ def apply_managed_keys(existing_text: str, managed: Mapping[str, str]) -> str:
     written: set[str] = set()
     for line in _LINES.findall(existing_text):
         body = line.rstrip("\r\n")
-        match = _ASSIGNMENT.match(body)
+        match = ASSIGNMENT.match(body)
         if match is None or not is_managed_key(match.group(1)):
             out.append(line)
             continue
@@ -149,7 +149,8 @@ def apply_managed_keys(existing_text: str, managed: Mapping[str, str]) -> str:
     return "".join(out)
 
 
-def _unquote(value: str) -> str:
+def unquote(value: str) -> str:
+    """A /usbkey/config value without its surrounding quotes."""
     value = value.strip()
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         return value[1:-1]
@@ -160,7 +161,7 @@ def read_managed_keys(text: str) -> dict[str, str]:
     """The managed keys set in a /usbkey/config text, unquoted (the last assignment wins)."""
     found: dict[str, str] = {}
     for line in _LINES.findall(text):
-        match = _ASSIGNMENT.match(line.rstrip("\r\n"))
+        match = ASSIGNMENT.match(line.rstrip("\r\n"))
         if match is not None and is_managed_key(match.group(1)):
-            found[match.group(1)] = _unquote(match.group(2))
+            found[match.group(1)] = unquote(match.group(2))
     return found
