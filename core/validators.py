@@ -178,10 +178,6 @@ def parse_ipv4_network(value: str, *, field_label: str = "network") -> ipaddress
         ) from exc
 
 
-def validate_ipv4_network(value: str) -> None:
-    parse_ipv4_network(value)
-
-
 def validate_source(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """A firewall source: an address or a network, written as a string (``5`` is not 0.0.0.5)."""
     if not isinstance(value, str):
@@ -318,8 +314,3 @@ def parse_ssh_public_key(text: str) -> tuple[str, bytes]:
             f"The {key_type} key data is damaged ({exc}); copy the key again from "
             "ssh-keyscan.") from exc
     return key_type, blob
-
-
-def validate_ssh_public_key(value: str) -> None:
-    """A model field validator: ``value`` is one SSH public key (see ``parse_ssh_public_key``)."""
-    parse_ssh_public_key(value)
