@@ -29,6 +29,7 @@ from overlays import secretbox
 from overlays.desired import NodeFiles
 from overlays.filegroups import merge_paths
 from overlays.generators import render_node
+from overlays.generators.ipf import management_sources as ipf_management_sources
 from overlays.models import (
     AdminOverlay,
     AdminOverlayAddress,
@@ -56,7 +57,7 @@ REDACTED = "<redacted>"
 
 _NODE_COLUMNS = ("id", "hostname", "pdc", "admin_ip", "admin_netmask", "external_ip",
                  "nic_tags", "default_route_nic", "status", "loaded_overlay_rules",
-                 "refreshed_at")
+                 "refreshed_at", "management_source")
 _RULE_COLUMNS = ("id", "name", "listen_ip", "port", "mtu", "arp_file", "all_nodes",
                  "node_names")
 
@@ -84,8 +85,19 @@ def _rule_view(row: Mapping[str, Any]) -> RuleView:
 
 def node_views() -> tuple[NodeView, ...]:
     """Every node as plain data, by host name (one query)."""
-    return tuple(_node_view(row) for row in
-                 Node.objects.order_by("hostname").values(*_NODE_COLUMNS))
+    return tuple(_node_view(row) for row in _node_rows())
+
+
+def _node_rows() -> list[dict[str, Any]]:
+    return list(Node.objects.order_by("hostname").values(*_NODE_COLUMNS))
+
+
+def management_sources() -> tuple[str, ...]:
+    """The management server's sources every allow-list keeps (one query at most)."""
+    learnt = () if settings.OVERLAY_MANAGEMENT_SOURCES else (
+        Node.objects.exclude(management_source=None).values_list("management_source",
+                                                                 flat=True).distinct())
+    return ipf_management_sources(settings.OVERLAY_MANAGEMENT_SOURCES, learnt)
 
 
 def rule_view(rule_id: int | None) -> RuleView | None:
@@ -128,7 +140,8 @@ class _LazySecrets(Mapping[tuple[int, int], str]):
 
 def load_snapshot() -> ClusterSnapshot:
     """Read the whole cluster in a fixed number of queries (8), whatever its size."""
-    nodes = node_views()
+    node_rows = _node_rows()
+    nodes = tuple(_node_view(row) for row in node_rows)
     rules = tuple(_rule_view(row) for row in
                   OverlayRule.objects.order_by("name").values(*_RULE_COLUMNS))
     networks = tuple(
@@ -164,6 +177,8 @@ def load_snapshot() -> ClusterSnapshot:
     firewall = FirewallView(
         enabled=firewall_row["enabled"],
         allowed_sources=tuple(firewall_row["allowed_sources"] or ()),
+        management_sources=ipf_management_sources(
+            settings.OVERLAY_MANAGEMENT_SOURCES, (row["management_source"] for row in node_rows)),
     ) if firewall_row else FirewallView()
     tokens = {
         (a, b): token

@@ -102,6 +102,9 @@ class AdminOverlayView:
 class FirewallView:
     enabled: bool = False
     allowed_sources: tuple[str, ...] = ()
+    # The management server's own sources, which every allow-list keeps reachable
+    # (``overlays.generators.ipf.management_sources``).
+    management_sources: tuple[str, ...] = ()
 
 
 def pair_key(node_a_id: int, node_b_id: int) -> tuple[int, int]:

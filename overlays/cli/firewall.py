@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from overlays import services
 from overlays.cli._common import validation_failure
 from overlays.models import FirewallSettings
+from overlays.models.management import management_pdc, sources_origin
 
 NAME = "firewall"
 HELP = "Enable, disable or change the global allow-list on external0."
@@ -37,3 +38,6 @@ def run(command: Any, options: dict[str, Any]) -> None:
     fw = FirewallSettings.load()
     command.stdout.write(f"allow-list {'enabled' if fw.enabled else 'disabled'}; "
                          f"administrator sources: {', '.join(fw.allowed_sources) or 'none'}")
+    managers = fw.management_sources
+    command.stdout.write(f"management server (always let in): {', '.join(managers) or 'unknown'}"
+                         f" ({sources_origin()}); its PDC: {management_pdc() or 'unknown'}")

@@ -40,6 +40,8 @@ def run(command: Any, options: dict[str, Any]) -> None:
         for line in exc.lines():
             command.stderr.write(line)
         raise CliError(f"{len(exc.problems)} problem(s); nothing was changed.") from exc
+    for where, sentence in report.warnings:
+        command.stderr.write(f"warning: {where}: {sentence}")
     prefix = "would " if report.dry_run else ""
     for change in report.changes:
         command.stdout.write(f"{prefix}{change}")

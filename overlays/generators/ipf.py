@@ -2,8 +2,9 @@
 
 ``ipf.conf-020-overlays`` drops plaintext overlay UDP on the external
 interface (ESP-protected traffic is not UDP and passes). ``ipf.conf-090-
-administration`` is the optional allow-list: administrator sources and the
-other nodes in, everything out, the rest of the inbound traffic blocked.
+administration`` is the optional allow-list: the management server's own
+sources, administrator sources and the other nodes in, everything out, the
+rest of the inbound traffic blocked.
 Rule grammar: ``action in|out [log] [quick] [on IF] [proto P] from A to B
 [port = N] [keep state]``.
 """
@@ -11,6 +12,7 @@ Rule grammar: ``action in|out [log] [quick] [on IF] [proto P] from A to B
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
 from overlays.generators.common import header_lines, ip_sort_key, memoized, text_from_lines
 from overlays.snapshot import ClusterSnapshot, NodeView
@@ -58,9 +60,36 @@ def normalized_source(source: str) -> str | None:
     return str(network)
 
 
+def management_sources(configured: Iterable[str], learnt: Iterable[str | None]
+                       ) -> tuple[str, ...]:
+    """The management server's sources that every allow-list keeps reachable.
+
+    The configured ones (``OVERLAY_MANAGEMENT_SOURCES``) when there are any, else the
+    addresses the SSH connections left from at the nodes' last syncs. IPv4 only, as the
+    allow-list (an IPv4-mapped IPv6 address counts as its IPv4 address); numeric order.
+    """
+    chosen = list(configured) or [_unmapped(a) for a in learnt if a]
+    sources = {s for s in map(normalized_source, chosen) if s}
+    return tuple(sorted(sources, key=ip_sort_key))
+
+
+def _unmapped(address: str) -> str:
+    try:
+        parsed = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address
+    mapped = getattr(parsed, "ipv4_mapped", None)
+    return str(mapped) if mapped else str(parsed)
+
+
 def _allowed_sources(snapshot: ClusterSnapshot) -> tuple[str, ...]:
     sources = {s for s in map(normalized_source, snapshot.firewall.allowed_sources) if s}
     return tuple(sorted(sources, key=ip_sort_key))
+
+
+def _management(snapshot: ClusterSnapshot) -> tuple[str, ...]:
+    managers = (normalized_source(s) for s in snapshot.firewall.management_sources)
+    return tuple(dict.fromkeys(s for s in managers if s))
 
 
 def _node_addresses(snapshot: ClusterSnapshot) -> tuple[tuple[str, int], ...]:
@@ -72,13 +101,18 @@ def _node_addresses(snapshot: ClusterSnapshot) -> tuple[tuple[str, int], ...]:
 def allow_list(snapshot: ClusterSnapshot, node: NodeView) -> list[str]:
     """Sources ``node`` accepts on its external interface when the firewall is enabled.
 
-    Administrator sources first, then the other nodes' external IPs; each
-    group in numeric order, no source twice.
+    The management server's sources first, then administrator sources, then the other
+    nodes' external IPs; each group in numeric order, no source twice.
     """
+    managers = _management(snapshot)
     sources = memoized(snapshot, "ipf-sources", lambda: _allowed_sources(snapshot))
     addresses = memoized(snapshot, "ipf-node-addresses", lambda: _node_addresses(snapshot))
-    result = list(sources)
-    seen = set(sources)
+    result = list(managers)
+    seen = set(managers)
+    for source in sources:
+        if source not in seen:
+            seen.add(source)
+            result.append(source)
     for address, node_id in addresses:
         if node_id != node.id and address not in seen:
             seen.add(address)
@@ -102,6 +136,9 @@ def render_ipf_administration(
         lines.append(f"# This node has no external IP: no allow-list on {interface}.")
         return text_from_lines(lines)
     own = node.external_ip
+    managers = _management(snapshot)
+    if managers:
+        lines.append(f"# first the management server ({', '.join(managers)}): never locked out")
     lines.extend(
         f"pass in quick on {interface} from {source} to {own} keep state"
         for source in allow_list(snapshot, node)

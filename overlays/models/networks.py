@@ -8,6 +8,7 @@ one; the checks here reach its rows through the relations of the rule and the no
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -41,15 +42,13 @@ def mac_owner_on_rule(rule_id: int, mac: str, *, viewer_vdc_id: int | None,
     (``viewer_vdc_id``; None: a global network, which only superusers manage), so one
     tenant's error never reveals another tenant's VMs or the nodes.
     """
-    superuser_only = viewer_vdc_id in (None, SUPERUSER_ONLY)
     vnics = Vnic.objects.filter(network__overlay_rule_id=rule_id, mac=mac)
     if exclude_vnic:
         vnics = vnics.exclude(pk=exclude_vnic)
     vnic = vnics.select_related("network").first()
     if vnic:
-        if superuser_only or vnic.network.vdc_id == viewer_vdc_id:
-            return f"the vNIC of {vnic.vm_name} on network {vnic.network.name}"
-        return "a vNIC of another virtual datacenter"
+        return vnic_owner(vnic.vm_name, vnic.network.name, vnic.network.vdc_id,
+                          viewer_vdc_id=viewer_vdc_id)
     # A node's adminoverlay_0 on this rule (AdminOverlayAddress, through its node).
     nodes = Node.objects.filter(admin_overlay_address__admin_overlay__overlay_rule_id=rule_id,
                                 admin_overlay_address__mac=mac)
@@ -57,10 +56,23 @@ def mac_owner_on_rule(rule_id: int, mac: str, *, viewer_vdc_id: int | None,
         nodes = nodes.exclude(admin_overlay_address__pk=exclude_address)
     node = nodes.first()
     if node:
-        if superuser_only:
-            return f"the adminoverlay_0 of node {node.hostname}"
-        return "a compute node's admin overlay vNIC"
+        return address_owner(node.hostname, viewer_vdc_id=viewer_vdc_id)
     return None
+
+
+def vnic_owner(vm_name: str, network_name: str, network_vdc_id: int | None, *,
+               viewer_vdc_id: int | None) -> str:
+    """A vNIC that holds a MAC, as ``mac_owner_on_rule`` names it to this viewer."""
+    if viewer_vdc_id in (None, SUPERUSER_ONLY) or network_vdc_id == viewer_vdc_id:
+        return f"the vNIC of {vm_name} on network {network_name}"
+    return "a vNIC of another virtual datacenter"
+
+
+def address_owner(hostname: str, *, viewer_vdc_id: int | None) -> str:
+    """A node's adminoverlay_0 that holds a MAC, as ``mac_owner_on_rule`` names it."""
+    if viewer_vdc_id in (None, SUPERUSER_ONLY):
+        return f"the adminoverlay_0 of node {hostname}"
+    return "a compute node's admin overlay vNIC"
 
 
 class VirtualNetworkQuerySet(RestrictedQuerySet):
@@ -168,6 +180,14 @@ class VirtualNetwork(StrictTypesMixin, models.Model):
         ids_valid = is_int(self.vxlan_id) and is_int(self.vlan_id)
         if self.overlay_rule_id and ids_valid:
             errors.update(self._segment_errors())
+        if self.overlay_rule_id and is_int(self.mtu) and MTU_MIN <= self.mtu <= MTU_MAX \
+                and self.mtu > self.overlay_rule.mtu:
+            rule = self.overlay_rule
+            errors["mtu"] = (
+                f"MTU {self.mtu} is larger than overlay rule {rule.name}'s MTU {rule.mtu}: "
+                "larger packets would not cross the overlay. Use at most "
+                f"{rule.mtu}, or raise the rule's MTU first."
+            )
         if self.vdc_id and ids_valid:
             errors.update(self._vdc_errors())
         if net is not None and self.pk:
@@ -180,6 +200,45 @@ class VirtualNetwork(StrictTypesMixin, models.Model):
                 )
         if errors:
             raise ValidationError(errors)
+
+    def overlapping(self, siblings: Iterable[VirtualNetwork] | None = None
+                    ) -> list[VirtualNetwork]:
+        """Other networks of the same vDC whose subnets overlap this one's.
+
+        ``siblings``: networks that include the vDC's, when the caller read them already
+        (a list of networks reads them once, not once per network).
+        """
+        try:
+            net = parse_ipv4_network(self.network or "")
+        except ValidationError:
+            return []
+        if self.vdc_id is None:
+            return []
+        if siblings is None:
+            others = list(VirtualNetwork.objects.filter(vdc_id=self.vdc_id)
+                          .exclude(pk=self.pk).order_by("name"))
+        else:
+            others = sorted((n for n in siblings if n.vdc_id == self.vdc_id and n.pk != self.pk),
+                            key=lambda n: n.name)
+        return [other for other in others
+                if net.overlaps(ipaddress.IPv4Network(other.network))]
+
+    def overlap_message(self, siblings: Iterable[VirtualNetwork] | None = None) -> str | None:
+        """The sentence about overlapping subnets (refused for vDC admins, a warning else)."""
+        found = self.overlapping(siblings)
+        if not found:
+            return None
+        shown = ", ".join(f"{other.name} ({other.network})" for other in found)
+        return (f"{self.network} overlaps network{'s' if len(found) > 1 else ''} {shown} of "
+                f"vDC {self.vdc.name}: addresses in the overlap are ambiguous to the VMs "
+                "routing between them.")
+
+    def warnings(self, siblings: Iterable[VirtualNetwork] | None = None
+                 ) -> dict[str, list[str]]:
+        """What is allowed but probably a mistake, by field: shown after a save
+        (``siblings``: see ``overlapping``)."""
+        message = self.overlap_message(siblings)
+        return {"network": [message]} if message else {}
 
     def _segment_errors(self) -> dict[str, str]:
         taken = (VirtualNetwork.objects.filter(overlay_rule_id=self.overlay_rule_id,
@@ -301,35 +360,46 @@ class Vnic(StrictTypesMixin, models.Model):
         super().validate_constraints(exclude=set(exclude or ()) | {"ip"})
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
-        try:
-            self.mac = parse_mac(self.mac or "")
-            validate_unicast_mac(self.mac)
-        except ValidationError as exc:
-            errors["mac"] = exc.messages[0]
+        errors = self.row_errors()
         if self.network_id:
             network = self.network
             if "mac" not in errors:
                 owner = mac_owner_on_rule(network.overlay_rule_id, self.mac,
                                           viewer_vdc_id=network.vdc_id, exclude_vnic=self.pk)
                 if owner:
-                    errors["mac"] = (
-                        f"{self.mac} is already used on overlay rule {network.overlay_rule.name} "
-                        f"by {owner}."
-                    )
-            if self.ip and is_ipv4(self.ip):
-                try:
-                    usable_host(network.ip_network, self.ip, what="Address")
-                    if self.ip == network.gateway:
-                        raise ValidationError(f"Address {self.ip} is the network's gateway.")
-                except ValidationError as exc:
-                    errors["ip"] = exc.messages[0]
-                else:
-                    taken = network.vnics.filter(ip=self.ip).exclude(pk=self.pk).first()
-                    if taken:
-                        errors["ip"] = (
-                            f"Address {self.ip} is already used on network {network.name} "
-                            f"by {taken.vm_name}."
-                        )
+                    errors["mac"] = self.mac_taken(owner)
+            if "ip" not in errors and self.ip and is_ipv4(self.ip):
+                taken = network.vnics.filter(ip=self.ip).exclude(pk=self.pk).first()
+                if taken:
+                    errors["ip"] = self.ip_taken(taken.vm_name)
         if errors:
-            raise ValidationError(errors)
+            raise ValidationError(dict(sorted(errors.items())))  # mac, then ip
+
+    def row_errors(self) -> dict[str, str]:
+        """The rules this row alone decides: the MAC's form (normalised here), the address
+        inside its network. ``clean()`` adds the rules across rows (``mac_taken``,
+        ``ip_taken``), which the state-file import checks over the whole file at once."""
+        errors: dict[str, str] = {}
+        try:
+            self.mac = parse_mac(self.mac or "")
+            validate_unicast_mac(self.mac)
+        except ValidationError as exc:
+            errors["mac"] = exc.messages[0]
+        if self.network_id and self.ip and is_ipv4(self.ip):
+            network = self.network
+            try:
+                usable_host(network.ip_network, self.ip, what="Address")
+                if self.ip == network.gateway:
+                    raise ValidationError(f"Address {self.ip} is the network's gateway.")
+            except ValidationError as exc:
+                errors["ip"] = exc.messages[0]
+        return errors
+
+    def mac_taken(self, owner: str) -> str:
+        """The sentence for this MAC already used on the rule by ``owner`` (``vnic_owner``)."""
+        return f"{self.mac} is already used on overlay rule {self.network.overlay_rule.name} " \
+               f"by {owner}."
+
+    def ip_taken(self, vm_name: str) -> str:
+        """The sentence for this address already used on the network by VM ``vm_name``."""
+        return f"Address {self.ip} is already used on network {self.network.name} by {vm_name}."

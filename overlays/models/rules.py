@@ -171,6 +171,16 @@ class OverlayRule(StrictTypesMixin, models.Model):
             # VM NICs carry "<rule>/<vxlan>" as their NIC tag; a rename would orphan them.
             errors["name"] = ("Networks use this rule and their VMs' NIC tags name it; "
                               "delete or move the networks before renaming the rule.")
+        if self.pk and is_int(self.mtu) and MTU_MIN <= self.mtu <= MTU_MAX:
+            larger = list(self.networks.filter(mtu__gt=self.mtu).order_by("name")
+                          .values_list("name", "mtu"))
+            if larger:
+                shown = ", ".join(f"{name} ({mtu})" for name, mtu in larger[:5])
+                more = f" and {len(larger) - 5} more" if len(larger) > 5 else ""
+                errors["mtu"] = (
+                    f"Networks on this rule have a larger MTU: {shown}{more}. A network's MTU "
+                    "may not exceed its rule's; lower theirs first."
+                )
         if self.arp_file and self.pk:
             clash = OverlayRule.objects.filter(arp_file=self.arp_file).exclude(pk=self.pk)
         else:

@@ -10,6 +10,7 @@ from core.models import StrictTypesMixin
 from core.validators import validate_source
 from nodes.models import Node
 from overlays import secretbox
+from overlays.models.management import firewall_guards, management_sources
 
 
 class FirewallSettings(StrictTypesMixin, models.Model):
@@ -18,8 +19,9 @@ class FirewallSettings(StrictTypesMixin, models.Model):
     enabled = models.BooleanField(
         verbose_name="allow-list enabled",
         default=False,
-        help_text="Block everything on external0 except administrator sources and other "
-        "compute nodes. Plaintext overlay traffic on external0 is blocked either way.",
+        help_text="Block everything on external0 except the management server, administrator "
+        "sources and other compute nodes; needs at least one administrator source. Plaintext "
+        "overlay traffic on external0 is blocked either way.",
     )
     allowed_sources = models.JSONField(
         verbose_name="administrator sources",
@@ -53,6 +55,15 @@ class FirewallSettings(StrictTypesMixin, models.Model):
         if bad:
             raise ValidationError({"allowed_sources": " ".join(bad)})
         self.allowed_sources = list(dict.fromkeys(normalised))
+        if self.enabled is True:  # a non-boolean: StrictTypesMixin says so
+            guards = firewall_guards(enabled=True, allowed_sources=self.allowed_sources)
+            if guards:
+                raise ValidationError(guards)
+
+    @property
+    def management_sources(self) -> tuple[str, ...]:
+        """The management server's own sources, which every allow-list lets in first."""
+        return management_sources()
 
     @classmethod
     def load(cls) -> FirewallSettings:

@@ -16,7 +16,7 @@ from nodes.models import Node, NodeStatus, SyncStatus
 from overlays import changes
 from overlays.models import AdminOverlay, AdminOverlayAddress
 from overlays.services.admin_overlay import admin_overlay_assign
-from overlays.services.writes import save
+from overlays.services.writes import check_node_reachable, save
 
 
 @dataclass
@@ -66,7 +66,12 @@ def record_node_facts(node: Node, facts: NodeFacts) -> RecordedFacts:
     if node.status == NodeStatus.UNREACHABLE:
         node.status = NodeStatus.ONLINE
         recorded.changed.append("status")
-    save(node)
+    try:
+        check_node_reachable(node)
+    except ValidationError as exc:  # what the node says is so; an operator must know
+        recorded.warnings += [f"{field}: {' '.join(messages)}"
+                              for field, messages in exc.message_dict.items()]
+    save(node, reach_checked=False)
 
     overlay = AdminOverlay.objects.first()
     own = next((v for v in info.vnics if v.name == ADMIN_VNIC), None)

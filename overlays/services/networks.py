@@ -46,6 +46,14 @@ def check_network_delegation(network: VirtualNetwork, *, user: object) -> None:
     if network.vlan_id is not None and network.vlan_id not in vdc.vlan_ranges:
         errors["vlan_id"] = (f"VLAN {network.vlan_id} is outside vDC {vdc.name}'s allowed "
                              f"VLAN ids ({vdc.vlan_allowed or 'none'}).")
+    # Superusers get it as a warning (warnings_of); an overlap a superuser made does not
+    # stop a vDC admin's edit that leaves subnet and vDC alone.
+    stored = (VirtualNetwork.objects.filter(pk=network.pk).values_list("network", "vdc_id")
+              .first() if network.pk else None)
+    overlap = network.overlap_message() if stored != (network.network, network.vdc_id) \
+        else None
+    if overlap:
+        errors["network"] = overlap
     if errors:
         raise ValidationError(errors)
 
@@ -60,6 +68,17 @@ def save_network(network: VirtualNetwork, *, user: object) -> VirtualNetwork:
     lock_for_write(network)
     check_network_delegation(network, user=user)
     return save(network)
+
+
+def warnings_of(obj: object) -> dict[str, list[str]]:
+    """What a saved object allows but probably should not (overlapping subnets), by field.
+
+    The one source of warnings: the API answers them as ``warnings`` (shaped like
+    ``errors``), the pages and the admin show them as messages, the command line and the
+    state-file import print them as ``warning: <field or path>: <sentence>``.
+    """
+    found = getattr(obj, "warnings", None)
+    return found() if callable(found) else {}
 
 
 def delete_network(network: VirtualNetwork, *, user: object) -> None:

@@ -32,6 +32,7 @@ def test_the_admin_overlay_segment_never_becomes_a_network(users):
         calls = [put(users["root"], "/api/v1/admin-overlay/", segment) if i % 2 else
                  post(users["root"], NETWORKS, {"name": f"race-{i}", "overlay_rule": "adminoverlay",
                                                 "network": f"10.{100 + round_}.{i}.0/24",
+                                                "mtu": 1300,
                                                 **segment})
                  for i in range(PARALLEL)]
 

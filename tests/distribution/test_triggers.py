@@ -116,7 +116,7 @@ def extend_rule_nodes() -> None:
 
 def change_rule_mtu() -> None:
     rule = OverlayRule.objects.get(name="customers")
-    rule.mtu = 1380
+    rule.mtu = 1450  # raised: its networks' MTU may not exceed the rule's
     services.save(rule)
 
 

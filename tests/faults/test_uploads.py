@@ -40,7 +40,7 @@ def test_sshd_killed_during_a_large_upload_keeps_the_old_file_and_the_next_sync_
     cn01.path(USBKEY).write_bytes(big)
     settings.OVERLAY_AUTO_SYNC = False  # the sync runs below, where the test can cut it
     rule = OverlayRule.objects.get(name="customers")
-    rule.mtu = 1380
+    rule.mtu = 1450  # raised: its networks' MTU may not exceed the rule's
     services.save(rule)
     outcome: list[RunOutcome] = []
 
@@ -72,10 +72,12 @@ def test_sshd_killed_during_a_large_upload_keeps_the_old_file_and_the_next_sync_
 
     assert temporaries(usbkey_dir) == []
     text = cn01.path(USBKEY).read_text()
-    assert read_managed_keys(text)["overlay_rule_customers"].count("mtu=1380") == 1
+    assert read_managed_keys(text)["overlay_rule_customers"].count("mtu=1450") == 1
     assert text.endswith(big.decode().split("\n", 1)[1][-200:])  # the node's lines kept
     node.refresh_from_db()
-    assert node.sync_status == SyncStatus.IN_SYNC and not PendingSync.objects.exists()
+    # (the other nodes may owe an administration file: this sync learnt the manager's address)
+    assert node.sync_status == SyncStatus.IN_SYNC
+    assert not PendingSync.objects.filter(node=node).exists()
     print(f"\nMEASURED sshd killed mid-upload: next sync cleaned up and converged in "
           f"{time.monotonic() - started:.1f} s")
 

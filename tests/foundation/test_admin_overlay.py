@@ -116,7 +116,7 @@ def test_there_is_only_one_admin_overlay(overlay, customers):
 def test_admin_overlay_segment_cannot_be_a_network_already(make_network, nodes):
     rule = services.save(OverlayRule(name="adminoverlay", mtu=1300))
     make_network("squatter", overlay_rule=rule, vxlan_id=2, vlan_id=2, network="10.9.9.0/24",
-                 gateway=None)
+                 gateway=None, mtu=1300)
     with invalid("vlan_id", "squatter"):
         services.admin_overlay_init(subnet="10.44.44.0/24")
 
@@ -165,7 +165,7 @@ def test_mac_of_another_node_is_rejected_on_mac(overlay, cn01, cn02):
 def test_mac_of_a_vnic_on_the_admin_rule_is_rejected_on_mac(overlay, cn01, make_network,
                                                              make_vnic):
     net = make_network("mgmt", overlay_rule=overlay.overlay_rule, vxlan_id=3, vlan_id=0,
-                       network="10.45.0.0/24", gateway=None)
+                       network="10.45.0.0/24", gateway=None, mtu=1300)
     make_vnic(net, "02:00:00:00:00:99", "10.45.0.11", vm_name="mgmt01")
     address = address_of(cn01)
     address.mac = "02:00:00:00:00:99"

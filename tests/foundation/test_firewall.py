@@ -46,7 +46,7 @@ def test_firewall_sources_must_be_a_list():
 
 
 def test_there_is_only_ever_one_firewall_row():
-    services.save(FirewallSettings(enabled=True))
+    services.save(FirewallSettings(enabled=True, allowed_sources=["192.0.2.1"]))
     services.save(FirewallSettings(enabled=False))
     assert FirewallSettings.objects.count() == 1
     assert not FirewallSettings.load().enabled

@@ -47,7 +47,7 @@ def test_mac_of_an_admin_overlay_address_cannot_be_reused_by_a_vnic_on_that_rule
         cn01, make_network, make_vnic):
     overlay = services.admin_overlay_init(subnet="10.44.44.0/24")
     net = make_network("mgmt", overlay_rule=overlay.overlay_rule, vxlan_id=3, vlan_id=0,
-                       network="10.45.0.0/24", gateway=None)
+                       network="10.45.0.0/24", gateway=None, mtu=1300)
     taken = cn01.admin_overlay_address.mac
     with invalid("mac", taken, "adminoverlay_0", "cn01.prague"):
         make_vnic(net, taken, "10.45.0.11")
