@@ -13,6 +13,10 @@ by the sync core (``overlays.distribution.run.sync_many``, one SSH connection pe
 * verify sync: every file read back over SSH and compared;
 * one vNIC added: the ARP table of one rule on the nodes that carry it.
 
+Under each step it prints what the manager asked of the nodes' sshd: connections,
+commands (exec channels), SFTP sessions and SFTP requests (sent; "waited for one by one"
+counts those that cost a round trip each).
+
 Nothing of the real installation is touched: the database, the keys and the
 node directories live in a temporary directory removed at the end.
 """
@@ -20,9 +24,11 @@ node directories live in a temporary directory removed at the end.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -76,6 +82,7 @@ def main() -> int:
     settings.OVERLAY_SSH_PRIVATE_KEY = str(key)
     settings.OVERLAY_AUTO_SYNC = False  # the benchmark triggers syncs itself
 
+    count_ssh_work()
     cluster = TestCluster(workdir / "nodes", management_key_path=key)
     try:
         start = time.monotonic()
@@ -131,9 +138,39 @@ def build(cluster, args: argparse.Namespace) -> list[int]:  # noqa: ANN001
     return [n.pk for n in nodes]
 
 
+# What the manager asked of the nodes' sshd during one step (see count_ssh_work).
+SSH_WORK: collections.Counter = collections.Counter()
+
+
+def count_ssh_work() -> None:
+    """Count SSH connections, commands (exec channels), SFTP sessions and SFTP requests
+    (each sent request, pipelined or not), so that a step's round trips can be compared."""
+    import paramiko
+    from paramiko import sftp_client
+
+    lock = threading.Lock()
+
+    def counting(cls: type, name: str, label: str) -> None:
+        original = getattr(cls, name)
+
+        def wrapper(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            with lock:
+                SSH_WORK[label] += 1
+            return original(self, *args, **kwargs)
+
+        setattr(cls, name, wrapper)
+
+    counting(paramiko.SSHClient, "connect", "connections")
+    counting(paramiko.Channel, "exec_command", "commands")
+    counting(paramiko.Channel, "invoke_subsystem", "SFTP sessions")
+    counting(sftp_client.SFTPClient, "_request", "SFTP requests waited for one by one")
+    counting(sftp_client.SFTPClient, "_async_request", "SFTP requests")
+
+
 def timed(label: str, node_ids: list[int], jobs: int, **options: object) -> tuple[float, dict]:
     from overlays.distribution.run import sync_many
 
+    SSH_WORK.clear()
     start = time.monotonic()
     outcomes = sync_many(node_ids, jobs=jobs, reason=label, **options)
     elapsed = time.monotonic() - start
@@ -148,6 +185,9 @@ def timed(label: str, node_ids: list[int], jobs: int, **options: object) -> tupl
     summary = ", ".join(f"{count} {name}" for name, count in sorted(results.items()))
     print(f"{label:<24} {elapsed:8.2f} s   {len(node_ids):3d} nodes, {jobs} at once: "
           f"{summary}; {files} files written, {commands} commands run")
+    if SSH_WORK:
+        print(" " * 26 + "SSH: " + ", ".join(f"{count} {name}" for name, count in
+                                               SSH_WORK.items()))
     return elapsed, results
 
 

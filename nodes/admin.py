@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
@@ -6,6 +7,7 @@ from django.utils.html import format_html
 
 from core.admin import LineListField, ServiceAdmin
 from nodes.models import DeployedFile, Deployment, Node
+from overlays import services
 from overlays.distribution.queue import request_sync
 from overlays.tasks import refresh_node
 
@@ -18,6 +20,14 @@ class NodeForm(admin.options.forms.ModelForm):
         fields = ("hostname", "uuid", "pdc", "status", "admin_ip", "admin_netmask",
                   "external_ip", "nic_tags", "default_route_nic", "ssh_host", "ssh_port",
                   "ssh_user", "ssh_host_key")
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if not self.errors:  # the model is valid: would the management server still reach it?
+            try:
+                services.check_node_reachable(self.instance)
+            except ValidationError as exc:
+                self._update_errors(exc)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -36,8 +46,8 @@ class DeploymentInline(ReadOnlyInline):
     """The latest deployments of the node (all of them under Deployments)."""
 
     model = Deployment
-    fields = ("started_at", "finished_at", "result", "reason", "files", "commands_run",
-              "error")
+    fields = ("started_at", "finished_at", "result", "confirmation", "reason", "files",
+              "commands_run", "error")
     readonly_fields = fields
     verbose_name_plural = "latest deployments"
     max_shown = 10
@@ -71,18 +81,19 @@ class DeployedFileInline(ReadOnlyInline):
 class NodeAdmin(ServiceAdmin):
     form = NodeForm
     list_display = ("hostname", "pdc", "admin_ip", "external_ip", "status", "sync_status",
-                    "last_deployment", "refreshed_at")
-    list_filter = ("pdc", "status", "sync_status")
+                    "rollback_hold", "last_deployment", "refreshed_at")
+    list_filter = ("pdc", "status", "sync_status", "rollback_hold")
     search_fields = ("hostname", "admin_ip", "external_ip", "uuid")
     readonly_fields = ("loaded_overlay_rules", "refreshed_at", "sync_status", "sync_message",
-                       "created_at", "updated_at")
+                       "rollback_hold", "management_source", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("hostname", "uuid", "pdc", "status")}),
         ("Addresses", {"fields": ("admin_ip", "admin_netmask", "external_ip", "nic_tags",
                                   "default_route_nic")}),
         ("SSH", {"fields": ("ssh_host", "ssh_port", "ssh_user", "ssh_host_key")}),
         ("State", {"fields": ("loaded_overlay_rules", "refreshed_at", "sync_status",
-                              "sync_message", "created_at", "updated_at")}),
+                              "sync_message", "rollback_hold", "management_source",
+                              "created_at", "updated_at")}),
     )
 
     inlines = (DeploymentInline, DeployedFileInline)
@@ -129,14 +140,14 @@ class NodeAdmin(ServiceAdmin):
 class DeploymentAdmin(admin.ModelAdmin):
     """Every sync of every node, read-only: hashes and paths, never file contents."""
 
-    list_display = ("started_at", "node", "result", "reason", "scope", "files", "commands_run",
-                    "duration_s", "short_error")
-    list_filter = ("result", "node", "started_at")
+    list_display = ("started_at", "node", "result", "confirmation", "reason", "scope", "files",
+                    "commands_run", "duration_s", "short_error")
+    list_filter = ("result", "confirmation", "node", "started_at")
     search_fields = ("node__hostname", "reason", "error")
     list_select_related = ("node",)
     date_hierarchy = "started_at"
-    fields = ("node", "started_at", "finished_at", "result", "reason", "scope", "error",
-              "files_changed", "commands")
+    fields = ("node", "started_at", "finished_at", "result", "confirmation", "reason", "scope",
+              "error", "files_changed", "commands")
     readonly_fields = fields
 
     def has_add_permission(self, request):

@@ -31,6 +31,14 @@ class SyncStatus(models.TextChoices):
     FAILED = "failed", "failed"
 
 
+class RollbackHold(models.TextChoices):
+    """Whether syncs leave a node alone because a change rolled back on it."""
+
+    NONE = "", "none"
+    HELD = "held", "held after a rollback"
+    RELEASED = "released", "released: the next sync may change it"
+
+
 # Columns of Node that only the distribution writes, with queryset updates.
 SYNC_COUNTERS = ("desired_generation", "synced_generation")
 
@@ -117,6 +125,15 @@ class Node(StrictTypesMixin, models.Model):
         help_text="The node's public host key in known_hosts form (\"ssh-ed25519 AAAA...\"). "
         "Connections offering any other key are refused.",
     )
+    management_source = models.GenericIPAddressField(
+        verbose_name="management source",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The local address the management server's SSH connection to this node "
+        "left from at its last sync. Unless OVERLAY_MANAGEMENT_SOURCES is set, every "
+        "node's allow-list lets these addresses in.",
+    )
     loaded_overlay_rules = models.JSONField(
         verbose_name="rules loaded on the node",
         default=dict,
@@ -138,6 +155,17 @@ class Node(StrictTypesMixin, models.Model):
         verbose_name="sync message",
         blank=True,
         help_text="Why the last sync failed or is pending.",
+    )
+    rollback_hold = models.CharField(
+        verbose_name="rollback hold",
+        max_length=16,
+        choices=RollbackHold.choices,
+        default=RollbackHold.NONE,
+        blank=True,
+        editable=False,
+        help_text="\"held\": the node restored its previous files because a change could not "
+        "be confirmed over a new SSH connection; syncs change nothing on it until "
+        "`overlay update --force HOST` releases it.",
     )
     desired_generation = models.BigIntegerField(
         verbose_name="desired generation",
@@ -249,6 +277,15 @@ class DeploymentResult(models.TextChoices):
     NO_CHANGE = "no-change", "no change"
 
 
+class Confirmation(models.TextChoices):
+    """How a deployment that reloaded IPSec or ipfilter ended (commit confirmed)."""
+
+    NONE = "", "not needed"
+    CONFIRMED = "confirmed", "confirmed"
+    ROLLED_BACK = "rolled-back", "rolled back"
+    RESTORED = "restored", "previous files restored after a failure"
+
+
 class Deployment(models.Model):
     """One synchronisation of one node: what changed, what ran, how it ended.
 
@@ -303,6 +340,16 @@ class Deployment(models.Model):
         default=list,
         blank=True,
         help_text='Reload commands as [{"command": ..., "exit_status": ...}].',
+    )
+    confirmation = models.CharField(
+        verbose_name="confirmation",
+        max_length=16,
+        choices=Confirmation.choices,
+        default=Confirmation.NONE,
+        blank=True,
+        help_text="After an IPSec or ipfilter reload: \"confirmed\" over a new SSH connection "
+        "in time, \"rolled back\" by the node's revert timer, or \"restored\" by the sync "
+        "itself after a failure.",
     )
 
     class Meta:

@@ -24,10 +24,10 @@ class NodeSerializer(ServiceModelSerializer):
             "admin_ip", "admin_netmask", "external_ip", "nic_tags", "default_route_nic",
             "ssh_host", "ssh_port", "ssh_user", "ssh_host_key",
             "loaded_overlay_rules", "refreshed_at", "sync_status", "sync_message",
-            "created_at", "updated_at",
+            "rollback_hold", "created_at", "updated_at",
         )
         read_only_fields = ("loaded_overlay_rules", "refreshed_at", "sync_status",
-                            "sync_message", "created_at", "updated_at")
+                            "sync_message", "rollback_hold", "created_at", "updated_at")
 
 
 class DesiredFileSerializer(serializers.Serializer):

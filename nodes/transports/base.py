@@ -12,8 +12,9 @@ import hashlib
 import posixpath
 import re
 import secrets
+import shlex
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -92,6 +93,11 @@ class Transport(ABC):
     """
 
     address: NodeAddress
+    # Whether ``run`` executes commands on a node. The local preview only records them,
+    # so checks on the node and the revert timer are skipped there.
+    executes_commands: bool = True
+    # Seconds one command may take when ``run`` is given no timeout.
+    command_timeout: float = 60.0
 
     def __enter__(self) -> Self:
         self.connect()
@@ -120,7 +126,6 @@ class Transport(ABC):
         asks this first.
         """
 
-    @abstractmethod
     def write_file(self, path: str, data: bytes, *, mode: int, owner: str, group: str) -> None:
         """Replace the file at ``path`` atomically.
 
@@ -130,6 +135,35 @@ class Transport(ABC):
         missing. On failure the temporary file is removed and the old file is
         left as it was.
         """
+        temp = self.stage_file(path, data, mode=mode, owner=owner, group=group)
+        self.install_staged(temp, path)
+
+    @abstractmethod
+    def stage_file(self, path: str, data: bytes, *, mode: int, owner: str, group: str) -> str:
+        """Write ``data`` beside ``path`` under a temporary name, with its mode and owner.
+
+        Returns the node path of the temporary file (see ``temporary_name``), which a
+        check on the node can read before ``install_staged`` renames it over ``path``.
+        The live file is untouched. On failure nothing is left behind.
+        """
+
+    def upload_temporaries(self, files: Sequence[tuple[str, bytes]]) -> list[str]:
+        """Write each ``(path, data)`` under a temporary name beside ``path``, mode 0600,
+        owned by the connecting user; return the temporary paths in the same order.
+
+        For transports that run commands: the caller sets owner and mode with one command
+        on the node for all the files (``ownership_commands``), so a push pays for the
+        data, not a round trip per file. On failure nothing is left behind.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot upload temporaries")
+
+    @abstractmethod
+    def install_staged(self, temp: str, path: str) -> None:
+        """Rename the staged ``temp`` over ``path`` atomically; on failure remove ``temp``."""
+
+    @abstractmethod
+    def discard_staged(self, temp: str) -> None:
+        """Remove a staged file that will not be installed; a missing one is fine."""
 
     @abstractmethod
     def remove_temporaries(self, paths: Iterable[str]) -> list[str]:
@@ -166,6 +200,40 @@ def temporary_target(entry: str) -> str | None:
     """The file name an upload's temporary file ``entry`` was for; None for other names."""
     match = _TEMPORARY.fullmatch(entry)
     return match.group("name") if match else None
+
+
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def check_account(name: str) -> str:
+    """Return ``name`` if it is a plain user or group name (or numeric id); ValueError if not.
+
+    Owners go into commands run on the node, so nothing a shell could read differently
+    is accepted.
+    """
+    if not _ACCOUNT_NAME.match(name):
+        raise ValueError(f"not a valid user or group name: {name!r}")
+    return name
+
+
+def ownership_command(temp: str, *, mode: int, owner: str, group: str) -> str:
+    """The node command giving one staged file its owner, then its mode."""
+    return ownership_commands([(temp, mode, owner, group)])
+
+
+def ownership_commands(files: Sequence[tuple[str, int, str, str]]) -> str:
+    """One node command giving every staged ``(temp, mode, owner, group)`` its owner, then
+    its mode: one ``chown`` per owner and one ``chmod`` per mode, whatever the number of
+    files (chown may clear set-id bits, so every chmod comes after every chown)."""
+    owners: dict[str, list[str]] = {}
+    modes: dict[str, list[str]] = {}
+    for temp, mode, owner, group in files:
+        quoted = shlex.quote(check_node_path(temp))
+        owners.setdefault(f"{check_account(owner)}:{check_account(group)}", []).append(quoted)
+        modes.setdefault(f"{mode:o}", []).append(quoted)
+    return " && ".join([*(f"chown {who} {' '.join(temps)}" for who, temps in owners.items()),
+                        *(f"chmod {mode} {' '.join(temps)}" for mode, temps in modes.items())]
+                       ) or ":"
 
 
 def by_directory(paths: Iterable[str]) -> dict[str, set[str]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import posixpath
 import shutil
 import stat
 from collections.abc import Iterable
@@ -41,6 +42,8 @@ COMMAND_LOG = "/var/log/overlay-commands.log"
 
 class LocalTransport(Transport):
     """Write a node's files under ``root/<hostname>/``; record commands instead of running them."""
+
+    executes_commands = False  # run() records; no check or revert timer runs here
 
     def __init__(self, root: Path, address: NodeAddress) -> None:
         name = address.hostname
@@ -82,7 +85,7 @@ class LocalTransport(Transport):
             raise TransportError(f"cannot stat {path} of {self.address.hostname}: {exc}") from exc
         return FileStat(mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
 
-    def write_file(self, path: str, data: bytes, *, mode: int, owner: str, group: str) -> None:
+    def stage_file(self, path: str, data: bytes, *, mode: int, owner: str, group: str) -> str:
         target = self.local_path(path)
         try:
             parent = self._checked_parent(target)
@@ -93,8 +96,6 @@ class LocalTransport(Transport):
             self._write_temp(temp, data)
             self._set_owner(temp, owner, group)
             os.chmod(temp, mode)
-            self._replace(temp, parent / target.name)
-            _fsync_directory(parent)
         except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
@@ -104,9 +105,29 @@ class LocalTransport(Transport):
                 ) from exc
             raise
         logger.debug(
-            "local: wrote %s for %s (%d bytes, mode %o)",
+            "local: staged %s for %s (%d bytes, mode %o)",
             path, self.address.hostname, len(data), mode,
         )
+        return posixpath.join(posixpath.dirname(check_node_path(path)), temp.name)
+
+    def install_staged(self, temp: str, path: str) -> None:
+        target = self.local_path(path)
+        staged = self.local_path(temp)
+        try:
+            self._replace(staged, target)
+            _fsync_directory(target.parent)
+        except BaseException as exc:
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
+            if isinstance(exc, OSError):
+                raise TransportError(
+                    f"cannot write {path} of {self.address.hostname}: {exc}"
+                ) from exc
+            raise
+
+    def discard_staged(self, temp: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.local_path(temp).unlink()
 
     def remove_temporaries(self, paths: Iterable[str]) -> list[str]:
         removed: list[str] = []

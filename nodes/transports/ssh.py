@@ -10,18 +10,32 @@ from __future__ import annotations
 import contextlib
 import logging
 import posixpath
-import re
 import select
-import shlex
 import socket
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import paramiko
 from django.core.exceptions import ValidationError
-from paramiko.sftp import CMD_EXTENDED
+from paramiko.message import Message
+from paramiko.sftp import (
+    CMD_ATTRS,
+    CMD_CLOSE,
+    CMD_EXTENDED,
+    CMD_HANDLE,
+    CMD_OPEN,
+    CMD_STAT,
+    CMD_STATUS,
+    CMD_WRITE,
+    SFTP_FLAG_CREATE,
+    SFTP_FLAG_EXCL,
+    SFTP_FLAG_TRUNC,
+    SFTP_FLAG_WRITE,
+    SFTP_OK,
+    int64,
+)
 
 from core.validators import parse_ssh_public_key
 
@@ -34,7 +48,9 @@ from .base import (
     Transport,
     TransportError,
     by_directory,
+    check_account,
     check_node_path,
+    ownership_command,
     public_key_fingerprint,
     temporary_name,
     temporary_target,
@@ -45,7 +61,8 @@ logger = logging.getLogger(__name__)
 _READ_CHUNK = 65536
 # Errors that mean "the conversation with the node broke"; all transient.
 _LINK_ERRORS = (paramiko.SSHException, EOFError, OSError)
-_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# paramiko's own request size for writes.
+_WRITE_CHUNK = 32768
 
 
 def parse_host_key(line: str) -> paramiko.PKey:
@@ -135,6 +152,10 @@ class SshTransport(Transport):
         self.command_timeout = command_timeout
         self._client: paramiko.SSHClient | None = None
         self._sftp_client: paramiko.SFTPClient | None = None
+        self._directories: set[str] = set()  # seen to exist over this connection
+        # The local address the connection left from (the management server's source
+        # address as the node sees it, without NAT); set by connect().
+        self.local_address: str | None = None
 
     # --- connection -----------------------------------------------------------
 
@@ -177,6 +198,8 @@ class SshTransport(Transport):
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(30)
+        with contextlib.suppress(OSError, IndexError):
+            self.local_address = str(sock.getsockname()[0])
         self._client = client
         logger.debug("ssh: connected to %s (%s)", address.hostname, _where(address))
 
@@ -264,6 +287,7 @@ class SshTransport(Transport):
             with contextlib.suppress(Exception):
                 self._sftp_client.close()
             self._sftp_client = None
+        self._directories.clear()
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._client.close()
@@ -297,31 +321,96 @@ class SshTransport(Transport):
                                  f"report the mode and owner of {node_path}")
         return FileStat(mode=stat.S_IMODE(attrs.st_mode), uid=attrs.st_uid, gid=attrs.st_gid)
 
-    def write_file(self, path: str, data: bytes, *, mode: int, owner: str, group: str) -> None:
+    def stage_file(self, path: str, data: bytes, *, mode: int, owner: str, group: str) -> str:
         node_path = check_node_path(path)
-        for name in (owner, group):
-            if not _ACCOUNT_NAME.match(name):
-                raise ValueError(f"not a valid user or group name: {name!r}")
-        directory, name = posixpath.split(node_path)
-        sftp = self._sftp()
-        temp = posixpath.join(directory, temporary_name(name))
+        check_account(owner)
+        check_account(group)
+        [temp] = self.upload_temporaries([(node_path, data)])
         try:
-            self._ensure_directory(sftp, directory)
-            self._upload_temp(sftp, temp, data)
-            self._set_owner(temp, owner, group)
-            sftp.chmod(temp, mode)
-            self._replace(sftp, temp, node_path)
+            self._set_owner_and_mode(temp, mode=mode, owner=owner, group=group)
+        except BaseException:
+            self._discard(temp)
+            raise
+        logger.debug(
+            "ssh: staged %s on %s (%d bytes, mode %o, %s:%s)",
+            node_path, self.address.hostname, len(data), mode, owner, group,
+        )
+        return temp
+
+    def upload_temporaries(self, files: Sequence[tuple[str, bytes]]) -> list[str]:
+        """Upload every file in a few pipelined SFTP round trips, whatever their number:
+        the directories are looked up at once, every temporary file is created at once
+        (exclusively, mode 0600 from its creation), then every write, fsync and close."""
+        if not files:
+            return []
+        targets = [check_node_path(path) for path, _data in files]
+        sftp = self._sftp()
+        temps = [posixpath.join(posixpath.dirname(target),
+                                temporary_name(posixpath.basename(target)))
+                 for target in targets]
+        created: list[str] = []
+        try:
+            self._ensure_directories(sftp, [posixpath.dirname(t) for t in targets])
+            attrs = paramiko.SFTPAttributes()
+            attrs.st_mode = 0o600  # restricted before any secret goes in
+            flags = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL | SFTP_FLAG_TRUNC
+            opened = _pipelined(sftp, [(CMD_OPEN, temp, flags, attrs) for temp in temps])
+            handles: list[bytes | None] = []
+            failure: tuple[str, str] | None = None
+            for temp, target, (kind, message) in zip(temps, targets, opened, strict=True):
+                if kind == CMD_HANDLE:
+                    handles.append(message.get_binary())
+                    created.append(temp)
+                else:
+                    handles.append(None)
+                    failure = failure or (target, _status_text(kind, message))
+            requests: list[tuple] = []
+            checked: list[tuple[str, bool]] = []  # (target, whether the answer must be OK)
+            for handle, target, (_path, data) in zip(handles, targets, files, strict=True):
+                if handle is None:
+                    continue
+                if failure is None:
+                    for offset in range(0, len(data), _WRITE_CHUNK):
+                        requests.append((CMD_WRITE, handle, int64(offset),
+                                         data[offset:offset + _WRITE_CHUNK]))
+                        checked.append((target, True))
+                    # Servers without fsync@openssh.com refuse it: the rename still gives
+                    # atomicity, only durability across a power cut is weaker.
+                    requests.append((CMD_EXTENDED, "fsync@openssh.com", handle))
+                    checked.append((target, False))
+                requests.append((CMD_CLOSE, handle))
+                checked.append((target, True))
+            for (target, must), (kind, message) in zip(
+                    checked, _pipelined(sftp, requests), strict=True):
+                problem = _status_text(kind, message)
+                if must and problem and failure is None:
+                    failure = (target, problem)
+            if failure is not None:
+                raise TransportError(f"cannot write {failure[0]} on node "
+                                     f"{self.address.hostname}: {failure[1]}")
+        except BaseException as exc:
+            for temp in created:
+                self._discard(temp)
+            if isinstance(exc, _LINK_ERRORS) and not isinstance(exc, TransportError):
+                raise TransportError(self._failed("write", ", ".join(targets), exc)) from exc
+            raise
+        return temps
+
+    def install_staged(self, temp: str, path: str) -> None:
+        node_path = check_node_path(path)
+        sftp = self._sftp()
+        try:
+            self._replace(sftp, check_node_path(temp), node_path)
         except BaseException as exc:
             self._discard(temp)
-            if isinstance(exc, TransportError):
-                raise
             if isinstance(exc, _LINK_ERRORS):
                 raise TransportError(self._failed("write", node_path, exc)) from exc
             raise
-        logger.debug(
-            "ssh: wrote %s on %s (%d bytes, mode %o, %s:%s)",
-            node_path, self.address.hostname, len(data), mode, owner, group,
-        )
+
+    def discard_staged(self, temp: str) -> None:
+        check_node_path(temp)
+        if self._sftp_client is not None:
+            self._discard(temp)
 
     def remove_temporaries(self, paths: Iterable[str]) -> list[str]:
         grouped = by_directory(paths)
@@ -347,6 +436,23 @@ class SshTransport(Transport):
                 removed.append(temp)
         return removed
 
+    def _ensure_directories(self, sftp: paramiko.SFTPClient, directories: list[str]) -> None:
+        """Make sure every directory exists: one pipelined round trip of stats for those
+        this connection has not seen yet, and ``_ensure_directory`` for missing ones."""
+        unseen = sorted(set(directories) - self._directories)
+        if not unseen:
+            return
+        answers = _pipelined(sftp, [(CMD_STAT, directory) for directory in unseen])
+        for directory, (kind, message) in zip(unseen, answers, strict=True):
+            if kind == CMD_ATTRS:
+                attrs = paramiko.SFTPAttributes._from_msg(message)  # noqa: SLF001
+                if attrs.st_mode is not None and not stat.S_ISDIR(attrs.st_mode):
+                    raise TransportError(f"{directory} on node {self.address.hostname} "
+                                         "exists and is not a directory")
+            else:
+                self._ensure_directory(sftp, directory)
+            self._directories.add(directory)
+
     def _ensure_directory(self, sftp: paramiko.SFTPClient, directory: str) -> None:
         """Create ``directory`` and its missing parents (mode 0755)."""
         missing: list[str] = []
@@ -371,21 +477,13 @@ class SshTransport(Transport):
                 if not stat.S_ISDIR(sftp.stat(new_directory).st_mode or 0):
                     raise
 
-    def _upload_temp(self, sftp: paramiko.SFTPClient, temp: str, data: bytes) -> None:
-        # "x": exclusive create. Restrict the empty file before any secret goes in.
-        with sftp.open(temp, "wbx") as remote:
-            remote.chmod(0o600)
-            remote.write(data)
-            remote.flush()
-            _sftp_fsync(sftp, remote)
-
-    def _set_owner(self, temp: str, owner: str, group: str) -> None:
+    def _set_owner_and_mode(self, temp: str, *, mode: int, owner: str, group: str) -> None:
         # Names are resolved on the node: SFTP's chown would need the node's numeric ids.
-        result = self.run(f"chown {owner}:{group} {shlex.quote(temp)}")
+        result = self.run(ownership_command(temp, mode=mode, owner=owner, group=group))
         if not result.ok:
             raise TransportError(
-                f"chown {owner}:{group} failed on node {self.address.hostname} "
-                f"(exit {result.exit_status}): {result.stderr.strip()}"
+                f"chown {owner}:{group} and chmod {mode:o} failed on node "
+                f"{self.address.hostname} (exit {result.exit_status}): {result.stderr.strip()}"
             )
 
     def _replace(self, sftp: paramiko.SFTPClient, temp: str, target: str) -> None:
@@ -474,17 +572,37 @@ class SshTransport(Transport):
                 select.select([channel], [], [], wait)
 
 
-def _sftp_fsync(sftp: paramiko.SFTPClient, remote: paramiko.SFTPFile) -> None:
-    """Ask the server to fsync the file (OpenSSH's fsync@openssh.com), if it can.
+class _Answers:
+    """Receives the answers paramiko reads for pipelined requests, by request number."""
 
-    paramiko has no public call for this extension. Servers without it answer
-    with an error, which is ignored: the rename still gives atomicity, only the
-    durability guarantee across a power cut is weaker.
+    def __init__(self) -> None:
+        self.by_number: dict[int, tuple[int, Message]] = {}
+
+    def _async_response(self, kind: int, message: Message, number: int) -> None:
+        self.by_number[number] = (kind, message)
+
+
+def _pipelined(sftp: paramiko.SFTPClient, requests: list[tuple]) -> list[tuple[int, Message]]:
+    """Send every SFTP request at once, then read the answers: one round trip for all.
+
+    paramiko has no public call for this; its request numbering and answer dispatch
+    (the calls its own prefetch uses) are used as they are. Answers come back in order.
     """
-    try:
-        sftp._request(CMD_EXTENDED, "fsync@openssh.com", remote.handle)  # noqa: SLF001
-    except OSError as exc:
-        logger.debug("ssh: fsync@openssh.com not available: %s", exc)
+    answers = _Answers()
+    numbers = [sftp._async_request(answers, kind, *args)  # noqa: SLF001
+               for kind, *args in requests]
+    while len(answers.by_number) < len(numbers):
+        sftp._read_response()  # noqa: SLF001 - reads one answer and hands it to ``answers``
+    return [answers.by_number[number] for number in numbers]
+
+
+def _status_text(kind: int, message: Message) -> str:
+    """'' for an OK status (or any answer that is not a status); the error otherwise."""
+    if kind != CMD_STATUS:
+        return ""
+    code = message.get_int()
+    text = message.get_text()
+    return "" if code == SFTP_OK else f"{text or 'error'} (SFTP status {code})"
 
 
 def _describe(exc: BaseException) -> str:

@@ -11,8 +11,9 @@ whatever its sync status, it finds:
   files differ from what was last deployed (rendered from one snapshot and compared
   by hash, without contacting any node).
 
-Nodes that are not online wait for a refresh to find them online. Reads only; the
-caller (``queue``) records the requests and queues the tasks.
+Nodes that are not online wait for a refresh to find them online; nodes held after a
+rollback (``Node.rollback_hold``) wait for an operator's ``overlay update --force``. Reads
+only; the caller (``queue``) records the requests and queues the tasks.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datetime import datetime
 
 from django.db.models import F
 
-from nodes.models import DeployedFile, Node, NodeStatus, PendingSync
+from nodes.models import DeployedFile, Node, NodeStatus, PendingSync, RollbackHold
 from overlays.distribution.plan import plan_node
 from overlays.selectors import load_snapshot, node_paths
 
@@ -53,8 +54,11 @@ def find(*, queued_before: datetime | None, compare_files: bool) -> Findings:
     ``compare_files``: also look for nodes behind their desired generation or whose
     desired files differ from those deployed (automatic sync on).
     """
-    online = Node.objects.filter(status=NodeStatus.ONLINE)
-    rows = PendingSync.objects.filter(node__status=NodeStatus.ONLINE)
+    # A node held after a rollback waits for an operator, not for the reconcile.
+    online = Node.objects.filter(status=NodeStatus.ONLINE).exclude(
+        rollback_hold=RollbackHold.HELD)
+    rows = PendingSync.objects.filter(node__status=NodeStatus.ONLINE).exclude(
+        node__rollback_hold=RollbackHold.HELD)
     if queued_before is not None:
         rows = rows.filter(dispatched_at=None) | rows.filter(dispatched_at__lt=queued_before)
     findings = Findings(undispatched=sorted(rows.values_list("node_id", flat=True)))

@@ -104,9 +104,10 @@ def test_refresh_records_what_the_node_reports(testnode_cluster, ssh_transport):
     assert cn01.calls("nictagadm") == ["nictagadm list -p -d |"]
     assert cn01.calls("route") == ["route -n get default"]
     # One connection for the four commands; the PDC it corrected changes the node's files,
-    # so the node is pending and the refresh catches it up over a second one.
+    # so the node is pending and the refresh catches it up over a second one, and a third
+    # confirms its IPSec and ipfilter reloads (commit confirmed).
     assert result.sync_requested
-    assert cn01.login_count() == 2
+    assert cn01.login_count() == 3
 
 
 @pytest.mark.services

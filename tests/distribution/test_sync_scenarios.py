@@ -335,7 +335,10 @@ def test_a_failed_reload_keeps_the_old_hash_so_the_next_sync_reloads_again(clust
     assert node.sync_status == SyncStatus.FAILED
     assert "reload ipsec failed" in node.sync_message and "exited 3" in node.sync_message
     assert DeployedFile.objects.get(node=node, path=PRESHARED).sha256 == recorded
-    new_content = cn01.path(PRESHARED).read_text()
+    # The sync put the previous IPSec files back (never half-configured).
+    assert sha256_text(cn01.path(PRESHARED).read_text()) == recorded
+    assert cluster.deployments("cn01")[-1].confirmation == "restored"
+    new_content = next(f.content for f in desired("cn01").files if f.path == PRESHARED)
 
     cn01.succeed("svcadm")
     cluster.clear_calls()

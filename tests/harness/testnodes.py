@@ -18,7 +18,10 @@ mount points stay empty. Commands run by sshd find stub ``sysinfo``,
 ``nictagadm``, ``route``, ``svcadm``, ``ipf``, ``ipsecconf``, ``in.iked`` and ``vmadm``
 first on PATH (``NODEDIR/bin``); each stub logs its argv to
 ``NODEDIR/log/<stub>.log`` and prints output built from the node's facts,
-which a test changes with ``TestNode.set_sysinfo()``.
+which a test changes with ``TestNode.set_sysinfo()``. The check stubs (``ipf -n -f``,
+``in.iked -c -f``, ``ipsecconf -c``) refuse a file holding a text given to
+``TestNode.reject()``, and ``TestNode.lock_out_on()`` makes ``svcadm refresh ipfilter``
+stop (or resume) the node's sshd answering, as a firewall that shuts the manager out.
 
 Needs root, ``/usr/sbin/sshd`` (openssh-server), ``ssh-keygen``, ``unshare``
 and ``mount`` (util-linux), and ``groupadd``/``useradd`` (passwd) for the
@@ -69,6 +72,7 @@ from tests.harness import require_or_skip
 SSHD = "/usr/sbin/sshd"
 STUB_SOURCE_DIR = Path(__file__).resolve().parent / "stubs"
 STUBS = ("sysinfo", "nictagadm", "route", "svcadm", "ipf", "ipsecconf", "in.iked", "vmadm")
+CHECK_STUBS = ("ipf", "in.iked", "ipsecconf")  # parse a file: TestNode.reject applies
 
 # (directory under NODEDIR, path on the node it is bound over)
 NODE_MOUNTS: tuple[tuple[str, str], ...] = (
@@ -535,6 +539,52 @@ class TestNode:
             with contextlib.suppress(FileNotFoundError):
                 (self.dir / "fail" / name).unlink()
 
+    def reject(self, stub: str, text: str) -> None:
+        """Make a check stub (``ipf``, ``in.iked``, ``ipsecconf``) refuse every file that
+        holds ``text``, printing its parse error for the first such line and exiting 1."""
+        if stub not in CHECK_STUBS:
+            raise ValueError(f"{stub!r} checks no file; check stubs are {', '.join(CHECK_STUBS)}")
+        if not text or "\n" in text:
+            raise ValueError("the text to reject must be one non-empty line")
+        (self.dir / "reject").mkdir(exist_ok=True)
+        (self.dir / "reject" / stub).write_text(text)
+
+    def accept(self, stub: str) -> None:
+        """Undo ``reject(stub, ...)``."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.dir / "reject" / stub).unlink()
+
+    def lock_out_on(self, text: str | None) -> None:
+        """From now on ``svcadm refresh ipfilter`` with ``text`` in the loaded
+        ``/etc/ipf/ipf.conf`` stops the node's sshd answering new connections, and one
+        without it lets them in again (None: never again)."""
+        lockout = self.dir / "state" / "lockout"
+        if text is None:
+            with contextlib.suppress(FileNotFoundError):
+                lockout.unlink()
+            self.answer_again()
+            return
+        if "\n" in text or not text:
+            raise ValueError("the lock-out text must be one non-empty line")
+        lockout.write_text(text)
+
+    @property
+    def answering(self) -> bool:
+        """Whether sshd takes new connections (False while a lock-out holds it)."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return False
+        try:
+            state = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state not in ("T", "t")
+
+    def answer_again(self) -> None:
+        """Let sshd take new connections again after a lock-out."""
+        if self._process is not None:
+            _signal([self._process.pid], signal.SIGCONT)
+
     # --- observing the node ---------------------------------------------------
 
     def path(self, node_path: str) -> Path:
@@ -674,6 +724,7 @@ class TestNode:
         if process is None:
             return
         if process.poll() is None:
+            _signal([process.pid], signal.SIGCONT)  # a lock-out may have stopped it
             victims = [process.pid, *_children_of(process.pid)]
             _signal(victims, signal.SIGTERM)
             try:

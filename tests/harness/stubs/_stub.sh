@@ -29,3 +29,15 @@ stub_require_file() {
         exit 1
     fi
 }
+
+# A check stub's parse of FILE: it must exist, and when $NODEDIR/reject/<stub> holds a
+# text (TestNode.reject) that FILE contains, the stub prints its error for the first such
+# line through stub_reject_message FILE LINE (defined by the stub) and exits 1.
+stub_check_file() {
+    stub_require_file "$1"
+    [ -s "$NODEDIR/reject/$STUB_NAME" ] || return 0
+    stub_bad=$(grep -n -F -e "$(cat "$NODEDIR/reject/$STUB_NAME")" "$1" | head -n 1 | cut -d: -f1)
+    [ -n "$stub_bad" ] || return 0
+    stub_reject_message "$1" "$stub_bad" >&2
+    exit 1
+}
