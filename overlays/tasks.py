@@ -19,19 +19,26 @@ import logging
 from dataclasses import asdict, dataclass, field
 
 from celery import shared_task
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from nodes.facts import FactsError
 from nodes.models import Node, NodeStatus, SyncStatus
 from nodes.transports import AuthenticationError, HostKeyError, TransportError
-from overlays import services
+from overlays import secretbox, services
+from overlays.distribution.probe import probe_nodes
 from overlays.distribution.queue import request_sync
 from overlays.distribution.refresh import read_node_facts
+from overlays.distribution.run import sync_many
+from overlays.filegroups import IPSEC
+from overlays.models import IpsecKey
+from overlays.services.rotation import RotationReport, pushed_nodes, rotate_pairs, select_keys
 
 logger = logging.getLogger(__name__)
 
 REFRESH_NODE = "overlays.refresh_node"
 REFRESH_ALL = "overlays.refresh_all"
+ROTATE_OLD_KEYS = "overlays.rotate_old_keys"
 
 
 @dataclass
@@ -105,3 +112,53 @@ def refresh_all() -> list[int]:
         refresh_node.delay(node_id)
     logger.info("refresh of %d node(s) queued", len(node_ids))
     return node_ids
+
+
+# --- coordinated key rotation (issue 10) ---------------------------------------------------
+
+
+def rotate_keys(keys: list[IpsecKey], *, requested_by: str, entry_point: str,
+                now: bool = False, jobs: int = 1) -> RotationReport:
+    """Probe both ends of each pair, rotate the pairs whose ends both answer, push them.
+
+    The pairs with an end that does not answer keep their key (recorded "deferred"). The
+    new keys reach both ends of a pair in one batch: their IPSec files are requested in
+    the rotation's own transaction, and pushed at once (``now``: from this process right
+    after the probe, waiting for both ends, as the command line and the periodic task do;
+    otherwise queued, even with automatic syncs off, as the API and the pages do: a web
+    request does not wait for SSH; ``jobs``: nodes pushed at once when ``now``). Only the
+    IPSec file group is pushed, whose reload refreshes the policy and in.iked without
+    flushing any security association.
+    """
+    secretbox.ensure_secrets_readable()
+    keys = list(keys)
+    if not keys:
+        return RotationReport()
+    node_ids = {k.node_a_id for k in keys} | {k.node_b_id for k in keys}
+    reachable = probe_nodes(Node.objects.filter(pk__in=node_ids))
+    report = rotate_pairs(keys, unreachable=reachable, requested_by=requested_by,
+                          entry_point=entry_point)
+    targets = pushed_nodes(report)
+    scope = frozenset({IPSEC})
+    if targets and now:
+        sync_many(targets, scope=scope, reason="IPSec key rotated", jobs=max(1, jobs))
+    else:
+        for node_id in targets:
+            request_sync(node_id, scope=scope, reason="IPSec key rotated")
+    return report
+
+
+@shared_task(name=ROTATE_OLD_KEYS)
+def rotate_old_keys() -> dict:
+    """Rotate every key older than OVERLAY_KEY_MAX_AGE_DAYS (0: off); under celery beat.
+
+    A pair deferred because an end was down is still old at the next run, and tried again.
+    """
+    max_age = settings.OVERLAY_KEY_MAX_AGE_DAYS
+    if max_age <= 0:
+        return {"rotated": 0, "deferred": 0, "pairs": []}
+    keys = select_keys(every=True, older_than_days=max_age)
+    report = rotate_keys(keys, requested_by="celery beat", entry_point="beat", now=True)
+    logger.info("periodic key rotation (older than %g days): %d rotated, %d deferred",
+                max_age, len(report.done), len(report.deferred))
+    return report.as_dict()
