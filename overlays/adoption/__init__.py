@@ -7,8 +7,10 @@ in one transaction). Sits just above ``overlays.statefile``; only the UI layer i
 """
 
 from overlays.adoption.apply import (
+    AdoptionChanged,
     AdoptionRefused,
     AdoptionResult,
+    adopted_networks,
     apply_adoption,
     plan_adoption,
     read_cluster,
@@ -18,9 +20,11 @@ from overlays.adoption.build import Adoption, Finding, build_adoption
 
 __all__ = [
     "Adoption",
+    "AdoptionChanged",
     "AdoptionRefused",
     "AdoptionResult",
     "Finding",
+    "adopted_networks",
     "apply_adoption",
     "build_adoption",
     "plan_adoption",

@@ -8,8 +8,11 @@ a new key on the next sync.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,11 +60,35 @@ class Adoption:
     conflicts: list[Finding] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
     pair_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    hosts: list[str] = field(default_factory=list)  # the nodes read, sorted
 
     def report(self) -> dict[str, Any]:
-        return {"conflicts": [c.as_dict() for c in self.conflicts],
+        return {"hosts": list(self.hosts),
+                "conflicts": [c.as_dict() for c in self.conflicts],
                 "notes": [n.as_dict() for n in self.notes],
                 "pair_keys_kept": [list(pair) for pair in sorted(self.pair_keys)]}
+
+    def summary(self) -> dict[str, Any]:
+        """What the state file holds, counted (no secret): for the adoption record."""
+        admin = self.state.get("admin_overlay") or {}
+        return {"overlay_rules": len(self.state.get("overlay_rules", [])),
+                "networks": len(self.state.get("networks", [])),
+                "vnics": len(self.state.get("vnics", [])),
+                "admin_overlay_addresses": len(admin.get("addresses", {})),
+                "firewall": self.state.get("firewall"),
+                "pair_keys_kept": len(self.pair_keys),
+                "notes": [str(note) for note in self.notes]}
+
+    def fingerprint(self) -> str:
+        """A digest of everything an apply would import (keys included, never shown).
+
+        The dry run hands it out; an apply given it refuses when the nodes now say
+        something else, so what is imported is what the operator looked at.
+        """
+        body = json.dumps({"state": self.state, "report": self.report(),
+                           "keys": sorted([*pair, key] for pair, key in self.pair_keys.items())},
+                          sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()
 
 
 @dataclass
@@ -76,25 +103,36 @@ class _Parsed:
 
 def build_adoption(readings: list[NodeReading], *, all_hostnames: set[str],
                    node_entries: dict[str, dict[str, Any]],
-                   known_networks: dict[tuple[str, int, int], dict[str, Any]]) -> Adoption:
+                   known_networks: dict[tuple[str, int, int], dict[str, Any]],
+                   known: dict[str, Any] | None = None) -> Adoption:
     """The adoption of ``readings``.
 
     ``all_hostnames``: every known node (a rule carried by all of them is ``"all"``);
     ``node_entries``: the state-file items of the read nodes, as exported;
     ``known_networks``: (rule, VXLAN, VLAN) -> the exported item of a network the
-    application already has, so that a second adoption keeps its name and vDC.
+    application already has, so that a second adoption keeps its name and vDC;
+    ``known``: the application's current state file (its ``nodes``, ``overlay_rules``,
+    ``admin_overlay`` and ``firewall``) and ``management_sources``, so that adopting only
+    some hosts keeps what the others carry: their place in rules' node lists, their
+    admin-overlay addresses and the firewall's sources.
     """
+    known = known or {}
     adoption = Adoption(state={"version": VERSION})
     parsed = [_parse(reading, adoption) for reading in
               sorted(readings, key=lambda r: r.node.hostname)]
+    adoption.hosts = [p.node.hostname for p in parsed]
     adoption.state["nodes"] = [node_entries[p.node.hostname] for p in parsed
                                if p.node.hostname in node_entries]
-    rules = _rules(parsed, all_hostnames, adoption)
+    known_rules = {rule["name"]: rule for rule in known.get("overlay_rules", [])}
+    rules = _rules(parsed, all_hostnames, known_rules, adoption)
     adoption.state["overlay_rules"] = list(rules.values())
     admin = _admin_overlay(parsed, adoption)
     if admin:
+        _keep_unread_addresses(admin, known.get("admin_overlay"), set(adoption.hosts),
+                               adoption)
         adoption.state["admin_overlay"] = admin
-    firewall = _firewall(parsed)
+    firewall = _firewall(parsed, known.get("firewall"), known.get("nodes", []),
+                         known.get("management_sources", ()))
     if firewall:
         adoption.state["firewall"] = firewall
     networks, vnics = _networks_and_vnics(parsed, rules, known_networks, adoption)
@@ -121,6 +159,7 @@ def _parse(reading: NodeReading, adoption: Adoption) -> _Parsed:
 
 
 def _rules(parsed: list[_Parsed], all_hostnames: set[str],
+           known_rules: dict[str, dict[str, Any]],
            adoption: Adoption) -> dict[str, dict[str, Any]]:
     first: dict[str, tuple[str, Located]] = {}
     carriers: dict[str, list[str]] = defaultdict(list)
@@ -138,17 +177,49 @@ def _rules(parsed: list[_Parsed], all_hostnames: set[str],
                         p.node.hostname, USBKEY, found.line,
                         f"rule {name} has {what} {mine} here but {theirs} on {host0} "
                         f"({USBKEY}:{found0.line})."))
+    read = {p.node.hostname for p in parsed}
     rules: dict[str, dict[str, Any]] = {}
     for name, (_, found) in sorted(first.items()):
         params = found.value
-        hosts = sorted(carriers[name])
         item: dict[str, Any] = {"name": name, "listen_ip": params.listen_ip, "mtu": params.mtu,
                                 "arp_file": params.arp_file,
-                                "nodes": "all" if all_hostnames <= set(hosts) else hosts}
+                                "nodes": _node_list(set(carriers[name]), read, all_hostnames,
+                                                    known_rules.get(name))}
         if params.port is not None:
             item["port"] = params.port
         rules[name] = item
     return rules
+
+
+def _node_list(carriers: set[str], read: set[str], all_hostnames: set[str],
+               known: dict[str, Any] | None) -> str | list[str]:
+    """The rule's ``nodes``: the read hosts that declare it, plus the hosts not read now
+    that the application already lists for it (an adoption of some hosts never takes a
+    rule away from the others). A list the application holds is kept as it is when it
+    names the same hosts; ``"all"`` when every known node carries the rule."""
+    if known is not None:
+        listed = known["nodes"]
+        before = set(all_hostnames) if listed == "all" else set(listed)
+        carriers = carriers | (before - read)
+        if listed != "all" and set(listed) == carriers:
+            return list(listed)
+    return "all" if all_hostnames <= carriers else sorted(carriers)
+
+
+def _keep_unread_addresses(admin: dict[str, Any], known: dict[str, Any] | None,
+                           read: set[str], adoption: Adoption) -> None:
+    """Refuse a subnet that would renumber the admin-overlay addresses of hosts not read."""
+    if not known or not known.get("subnet") or known["subnet"] == admin["subnet"]:
+        return
+    subnet = ipaddress.IPv4Network(admin["subnet"])
+    outside = sorted(host for host, address in (known.get("addresses") or {}).items()
+                     if host not in read and ipaddress.IPv4Address(address["ip"]) not in subnet)
+    if outside:
+        first = min(admin["addresses"]) if admin["addresses"] else "-"
+        adoption.conflicts.append(Finding(
+            first, USBKEY, "", f"the admin overlay's subnet here is {admin['subnet']}, but "
+            f"{known['subnet']} in the application, where {', '.join(outside)} (not read now) "
+            "hold addresses: adopt those hosts too, or change the subnet first."))
 
 
 def _admin_overlay(parsed: list[_Parsed], adoption: Adoption) -> dict[str, Any] | None:
@@ -193,18 +264,39 @@ def _admin_overlay(parsed: list[_Parsed], adoption: Adoption) -> dict[str, Any] 
     return doc
 
 
-def _firewall(parsed: list[_Parsed]) -> dict[str, Any] | None:
-    """Enabled, with the sources that are not nodes, when an allow-list file blocks the rest."""
+def _firewall(parsed: list[_Parsed], known: dict[str, Any] | None,
+              known_nodes: list[dict[str, Any]],
+              management: Iterable[str]) -> dict[str, Any] | None:
+    """Enabled, with the sources that are not nodes, when an allow-list file blocks the rest.
+
+    Every known node's addresses are left out, read now or not, and so are the management
+    server's sources (the application lets them in by itself); the application's current
+    sources are kept (added to, never dropped), so adopting some hosts never takes a
+    source away from the others.
+    """
     node_ips = {ip for p in parsed for ip in (p.node.admin_ip, p.node.external_ip) if ip}
+    node_ips |= {node[key] for node in known_nodes for key in ("admin_ip", "external_ip")
+                 if node.get(key)}
+    node_ips |= {_network_text(source) for source in management}
     files = [p.ipf for p in parsed if p.ipf is not None]
     if not files:
         return None
-    sources: list[str] = []
+    sources: list[str] = list((known or {}).get("allowed_sources") or [])
     for found, _ in files:
         for source in found:
-            if source.value not in node_ips and source.value not in sources:
+            if source.value not in node_ips and _network_text(source.value) not in node_ips \
+                    and source.value not in sources:
                 sources.append(source.value)
-    return {"enabled": any(blocks for _, blocks in files), "allowed_sources": sources}
+    enabled = any(blocks for _, blocks in files) or bool((known or {}).get("enabled"))
+    return {"enabled": enabled, "allowed_sources": sources}
+
+
+def _network_text(source: str) -> str:
+    """``10.0.0.5`` and ``10.0.0.5/32`` alike, as a network's text (unreadable: as given)."""
+    try:
+        return str(ipaddress.ip_network(source, strict=False))
+    except ValueError:
+        return source
 
 
 def _networks_and_vnics(parsed: list[_Parsed], rules: dict[str, dict[str, Any]],

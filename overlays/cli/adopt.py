@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from argparse import ArgumentParser
 from typing import Any
+
+from django.contrib.auth import get_user_model
 
 from nodes.transports import TransportError
 from overlays.adoption import (
@@ -58,7 +61,9 @@ def run(command: Any, options: dict[str, Any]) -> None:
         if input("Adopt this configuration? [y/N] ").strip().lower() not in ("y", "yes"):
             raise CliError("Nothing was changed.")
     try:
-        result = apply_adoption(adoption, user="cli")
+        actor = options.get("actor") or getpass.getuser()
+        account = get_user_model().objects.filter(username=actor).first()
+        result = apply_adoption(adoption, user=account, actor=actor, entry_point="cli")
     except AdoptionRefused as exc:
         for finding in exc.adoption.conflicts:
             command.stderr.write(f"conflict: {finding}")
@@ -66,4 +71,5 @@ def run(command: Any, options: dict[str, Any]) -> None:
     for change in result.changes:
         command.stdout.write(change)
     command.stdout.write(f"Adopted: {len(result.changes)} change(s), "
-                         f"{result.keys_adopted} pair key(s) kept from the nodes.")
+                         f"{result.keys_adopted} pair key(s) kept from the nodes "
+                         f"(adoption record {result.record.pk if result.record else '-'}).")

@@ -2,8 +2,8 @@
 
 ``ReferenceCluster`` holds the facts (nodes, rules, admin overlay, VMs, pair keys, admin
 sources) and writes, on each node, what that tool would have written: /usbkey/config
-with the platform's own lines, the ARP tables, ike.preshared, ipsecinit.conf, both ipf
-files, and the VMs the stub ``vmadm`` prints.
+with the platform's own lines, the ARP tables, the IKE config, ike.preshared,
+ipsecinit.conf, both ipf files, and the VMs the stub ``vmadm`` prints.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class ReferenceCluster:
             peers = [p for p in sorted(self.nodes) if self.pdc(p) != self.pdc(host)]
             node.write("/opt/custom/etc/ipsec/ike.preshared", self.preshared(host, peers), 0o400)
             node.write("/opt/custom/etc/ipsec/ipsecinit.conf", self.policy(host, peers), 0o640)
+            node.write("/opt/custom/etc/ipsec/config", self.ike_config(host, peers), 0o640)
             node.write("/opt/custom/etc/ipf.d/ipf.conf-020-overlays", self.ipf_overlays(host),
                        0o640)
             node.write("/opt/custom/etc/ipf.d/ipf.conf-090-administration",
@@ -113,6 +114,17 @@ class ReferenceCluster:
             text += ("{\n    localidtype IP\n    localid " + me + "\n    remoteidtype IP\n"
                      f"    remoteid {self.nodes[peer].facts['external_ip']}\n"
                      f"    key {self.pair_key(host, peer)}\n}}\n")
+        return text
+
+    def ike_config(self, host: str, peers: list[str]) -> str:
+        me = self.nodes[host].facts["external_ip"]
+        xform = "p1_xform { auth_method preshared oakley_group 5 auth_alg sha256 encr_alg aes }"
+        text = (f"p1_lifetime_secs 900\np2_lifetime_secs 300\np2_softlife_secs 150\n{xform}\n"
+                "p2_pfs 2\n")
+        for peer in peers:
+            label = f"{host}-{peer}"
+            text += (f'{{ label "{label}" local_addr {me} remote_addr '
+                     f"{self.nodes[peer].facts['external_ip']} {xform} p2_pfs 5 }}\n")
         return text
 
     def policy(self, host: str, peers: list[str]) -> str:

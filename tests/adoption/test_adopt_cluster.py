@@ -17,7 +17,7 @@ from overlays import services
 from overlays.adoption import AdoptionRefused, apply_adoption, plan_adoption, read_cluster
 from overlays.adoption.parsers import parse_ike_preshared, parse_usbkey_config
 from overlays.distribution.run import run_sync
-from overlays.models import IpsecKey, OverlayRule, VirtualNetwork, Vnic
+from overlays.models import AdoptionRecord, IpsecKey, OverlayRule, VirtualNetwork, Vnic
 from overlays.statefile import export_state
 from tests.adoption.reference import ARP_DIR, ReferenceCluster, Vm
 
@@ -146,3 +146,9 @@ def test_dry_run_prints_the_state_file_and_changes_nothing(testnode_cluster, ssh
     assert out["state"]["admin_overlay"]["addresses"]["cn01"] == {
         "ip": "10.44.44.11", "mac": "00:e5:dc:d5:d4:01"}
     assert export_state() == before
+    assert not AdoptionRecord.objects.exists()
+
+    call_command("overlay", "--actor", "night-shift", "adopt", "cn01", "cn03", "--yes")
+    record = AdoptionRecord.objects.get()
+    assert (record.actor, record.user, record.entry_point) == ("night-shift", None, "cli")
+    assert record.hosts == ["cn01", "cn03"] and record.summary["pair_keys_kept"] == 1

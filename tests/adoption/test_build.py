@@ -64,6 +64,16 @@ def test_conflicts_name_the_node_and_the_line():
                             "used twice on rule customers") for f in found)
 
 
+def test_two_nodes_disagreeing_about_a_rule_mtu_is_a_conflict_naming_both_lines():
+    a = reading("cn01", "prague", 11)
+    b = reading("cn02", "prague", 12)
+    b = NodeReading(b.node, b.usbkey_config.replace("mtu=1400", "mtu=1380"), b.vmadm,
+                    b.ike_preshared, None)
+    assert [str(c) for c in build(a, b).conflicts] == [
+        "cn02 /usbkey/config:2: rule customers has MTU 1380 here but 1400 on cn01 "
+        "(/usbkey/config:2)."]
+
+
 def test_keys_that_differ_or_are_missing_are_noted_not_kept():
     a = reading("cn01", "prague", 11, keys={"203.0.113.12": "ab" * 32})
     b = reading("cn02", "brno", 12, keys={"203.0.113.11": "cd" * 32})
@@ -73,3 +83,53 @@ def test_keys_that_differ_or_are_missing_are_noted_not_kept():
     assert len(adoption.notes) == 3
     assert str(adoption.notes[0]).startswith("cn01 /opt/custom/etc/ipsec/ike.preshared:6: "
                                              "the key for cn02 differs")
+
+
+def test_adopting_some_hosts_keeps_the_others_in_rules_node_lists():
+    a = reading("cn01", "prague", 11)
+    b = reading("cn02", "prague", 12)
+    everyone = {"cn01", "cn02", "cn03", "cn04"}
+    known = {"overlay_rules": [{"name": "customers", "nodes": "all"}]}
+    adoption = build_adoption([a, b], all_hostnames=everyone, node_entries={},
+                              known_networks={}, known=known)
+    assert adoption.state["overlay_rules"][0]["nodes"] == "all"
+
+    known = {"overlay_rules": [{"name": "customers", "nodes": ["cn03", "cn01", "future9"]}]}
+    adoption = build_adoption([a, b], all_hostnames=everyone, node_entries={},
+                              known_networks={}, known=known)
+    assert adoption.state["overlay_rules"][0]["nodes"] == ["cn01", "cn02", "cn03", "future9"]
+
+
+def test_a_read_host_without_the_rule_leaves_it_and_an_unchanged_list_is_kept_as_written():
+    a = reading("cn01", "prague", 11)
+    b = reading("cn02", "prague", 12)
+    b = NodeReading(b.node, b.usbkey_config.replace("overlay_rule_customers", "other_x"),
+                    b.vmadm, b.ike_preshared, None)
+    everyone = {"cn01", "cn02", "cn03"}
+    known = {"overlay_rules": [{"name": "customers", "nodes": "all"}]}
+    adoption = build_adoption([a, b], all_hostnames=everyone, node_entries={},
+                              known_networks={}, known=known)
+    assert adoption.state["overlay_rules"][0]["nodes"] == ["cn01", "cn03"]
+
+    known = {"overlay_rules": [{"name": "customers", "nodes": ["cn03", "cn01"]}]}
+    adoption = build_adoption([a, b], all_hostnames=everyone, node_entries={},
+                              known_networks={}, known=known)
+    assert adoption.state["overlay_rules"][0]["nodes"] == ["cn03", "cn01"]
+
+
+def test_adopting_some_hosts_keeps_the_firewall_sources_and_refuses_a_renumbering_subnet():
+    ipf = ("pass in quick on external0 from 198.51.100.7 to 203.0.113.11 keep state\n"
+           "block in quick on external0 all\n")
+    a = reading("cn01", "prague", 11)
+    a = NodeReading(a.node, a.usbkey_config.replace("255.255.255.0", "255.255.255.128"),
+                    a.vmadm, a.ike_preshared, ipf)
+    known = {"firewall": {"enabled": True, "allowed_sources": ["192.0.2.0/28"]},
+             "admin_overlay": {"subnet": "10.44.44.0/24", "addresses": {
+                 "cn01": {"ip": "10.44.44.11", "mac": "02:00:00:00:00:01"},
+                 "cn02": {"ip": "10.44.44.200", "mac": "02:00:00:00:00:02"}}}}
+    adoption = build_adoption([a], all_hostnames={"cn01", "cn02"}, node_entries={},
+                              known_networks={}, known=known)
+    assert adoption.state["firewall"] == {
+        "enabled": True, "allowed_sources": ["192.0.2.0/28", "198.51.100.7"]}
+    found = [str(c) for c in adoption.conflicts]
+    assert any("10.44.44.0/25" in f and "cn02 (not read now)" in f for f in found), found
