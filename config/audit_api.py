@@ -1,4 +1,5 @@
-"""``GET /api/v1/audit/``: the audit trail for superusers, filtered by object, user and time.
+"""``GET /api/v1/audit/``: the audit trail for superusers and auditors, filtered by object,
+user and time.
 
 Query parameters, all optional and combined with AND:
 
@@ -13,7 +14,7 @@ Newest first, paginated like every list (``limit``/``offset``).
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -29,7 +30,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from config.audit import ENTRY_POINTS
-from core.api.permissions import is_superuser
+from core.api.permissions import sees_everything
 from core.api.schema import ApiSchema
 
 ACTIONS = {"create": LogEntry.Action.CREATE, "update": LogEntry.Action.UPDATE,
@@ -38,10 +39,12 @@ ACTION_NAMES = {value: name for name, value in ACTIONS.items()}
 
 
 class SuperuserOnly(BasePermission):
-    message = "Only superusers may read the audit trail."
+    """Superusers and auditors (the audit trail is read-only anyway)."""
+
+    message = "Only superusers and auditors may read the audit trail."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return is_superuser(request.user)
+        return sees_everything(request.user)
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):
@@ -88,7 +91,7 @@ def _moment(value: str, name: str, *, end: bool = False) -> datetime:
             raise ValidationError({name: [f"{value!r} is not an ISO 8601 date or date and time."]})
         moment = datetime.combine(day, time.max if end else time.min)
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.UTC)
+        moment = timezone.make_aware(moment, UTC)
     return moment
 
 
@@ -132,7 +135,7 @@ def filter_entries(entries: QuerySet, params: dict[str, str]) -> QuerySet:
     OpenApiParameter("action", OpenApiTypes.STR, enum=list(ACTIONS)),
 ])
 class AuditLogView(generics.ListAPIView):
-    """The audit trail, newest first (superusers only)."""
+    """The audit trail, newest first (superusers and auditors)."""
 
     serializer_class = AuditEntrySerializer
     permission_classes = [SuperuserOnly]

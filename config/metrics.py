@@ -34,6 +34,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from config.security import client_ip
+from core.roles import sees_everything
 from nodes.models import Deployment, DeploymentResult, Node, NodeStatus, PendingSync, SyncStatus
 from overlays.models import IpsecKey
 
@@ -142,9 +143,9 @@ def _registry() -> CollectorRegistry:
 
 
 def may_read_metrics(request: HttpRequest) -> bool:
-    """A superuser, the bearer of METRICS_TOKEN, or (no token set) a loopback client."""
-    user = getattr(request, "user", None)
-    if user is not None and user.is_active and user.is_superuser:
+    """A superuser or auditor, the bearer of METRICS_TOKEN, or (no token set) a loopback
+    client."""
+    if sees_everything(getattr(request, "user", None)):
         return True
     token = getattr(settings, "METRICS_TOKEN", "")
     if token:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
+    path("ops/", include("overlays.pages.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("vdc.urls")),
 ]

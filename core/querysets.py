@@ -10,11 +10,14 @@ from typing import Self
 from django.db import models
 from django.db.models import Q
 
+from core.roles import sees_everything
+
 
 class RestrictedQuerySet(models.QuerySet):
     """A queryset with ``restrict(user)``: the rows this user may see.
 
-    Superusers see every row; anonymous and inactive users see none. Everybody else
+    Superusers and auditors (``core.roles``) see every row; anonymous and inactive users
+    see none. Everybody else
     sees the rows ``visible_to(user)`` selects: each model's queryset supplies only
     that, its own restriction (for example ``Q(admins=user)`` for vDCs).
     """
@@ -22,7 +25,7 @@ class RestrictedQuerySet(models.QuerySet):
     def restrict(self, user: object) -> Self:
         if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
             return self.none()
-        if getattr(user, "is_superuser", False):
+        if sees_everything(user):
             return self
         return self.filter(self.visible_to(user))
 

@@ -1,6 +1,7 @@
-"""Roles: superusers, vDC admins (through ``core.hooks``), and everybody else refused.
+"""Roles: superusers, auditors (read-only, ``core.roles``), vDC admins (through
+``core.hooks``), and everybody else refused.
 
-Imports DRF and ``core.hooks`` only.
+Imports DRF, ``core.hooks`` and ``core.roles`` only.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from core import hooks
+from core.roles import AUDITOR_READ_ONLY, is_auditor, sees_everything
+
+__all__ = ["AUDITOR_READ_ONLY", "NOT_A_VDC_ADMIN", "RolePermission", "is_auditor",
+           "is_superuser", "is_vdc_admin", "sees_everything"]
 
 NOT_A_VDC_ADMIN = (
     "You are neither a superuser nor an admin of any vDC; ask a superuser to make you "
@@ -30,7 +35,8 @@ def is_vdc_admin(user: object) -> bool:
 
 
 class RolePermission(BasePermission):
-    """Superusers always; vDC admins as the view's ``vdc_admin_access`` says.
+    """Superusers always; auditors every safe method, nothing else; vDC admins as the
+    view's ``vdc_admin_access`` says.
 
     ``vdc_admin_access`` is ``"none"`` (superusers only), ``"read"`` (safe methods)
     or ``"write"`` (every method; the querysets and services keep them inside
@@ -45,6 +51,11 @@ class RolePermission(BasePermission):
             return True
         if not getattr(user, "is_authenticated", False):
             return False  # DRF answers 401
+        if is_auditor(user):
+            if request.method in SAFE_METHODS:
+                return True
+            self.message = AUDITOR_READ_ONLY
+            return False
         access = getattr(view, "vdc_admin_access", "none")
         reason = getattr(view, "superuser_reason", self.message)
         if not is_vdc_admin(user):

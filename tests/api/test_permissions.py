@@ -22,6 +22,11 @@ from tests.api.conftest import (
     make_users,
 )
 from tests.conftest import DEMO_FILE
+from tests.console.conftest import make_auditor
+
+# The auditor (issue 12): every read the superuser gets, every write refused with a 403.
+MATRIX_ROLES = (*ROLES, "auditor")
+SAFE = ("GET", "HEAD", "OPTIONS")
 
 API = "/api/v1"
 TASKS = "tasks"  # the superuser row needs the distribution tasks
@@ -47,6 +52,17 @@ def roles(superuser: int, alice: int, bob: int, plain: int = 403, anonymous: int
             "anonymous": anonymous}
 
 
+def expected_status(case: Case, role: str) -> int:
+    """The auditor reads what the superuser reads and is refused every write."""
+    if role == "auditor" and "auditor" not in case.expected:
+        return case.expected["superuser"] if case.method in SAFE else 403
+    return case.expected[role]
+
+
+def matrix_users() -> dict:
+    return {**make_users(), "auditor": make_auditor("audrey")}
+
+
 def su_only(status: int) -> dict:
     return roles(status, 403, 403)
 
@@ -55,7 +71,7 @@ NODE_BODY = {"hostname": "cn01.prague", "pdc": "prague", "admin_ip": "10.0.0.11"
              "external_ip": "203.0.113.11", "nic_tags": ["admin", "external"],
              "default_route_nic": "external0", "ssh_host": "127.0.0.1", "ssh_port": 2201,
              "ssh_user": "root", "status": "online"}
-RULE_BODY = {"name": "customers", "port": 4790, "listen_ip": "0.0.0.0", "mtu": 1380,
+RULE_BODY = {"name": "customers", "port": 4790, "listen_ip": "0.0.0.0", "mtu": 1450,
              "nodes": "all"}
 NETWORK_BODY = {"name": "acme-web", "vdc": "acme", "overlay_rule": "customers", "vxlan_id": 100,
                 "vlan_id": 10, "network": "192.168.10.0/24", "gateway": "192.168.10.1",
@@ -83,7 +99,7 @@ CASES = [
     Case("POST", "/overlay-rules/", su_only(201), {"name": "extra"}),
     Case("GET", "/overlay-rules/customers/", roles(200, 200, 200)),
     Case("PUT", "/overlay-rules/customers/", su_only(200), RULE_BODY),
-    Case("PATCH", "/overlay-rules/customers/", su_only(200), {"mtu": 1380}),
+    Case("PATCH", "/overlay-rules/customers/", su_only(200), {"mtu": 1450}),
     Case("DELETE", "/overlay-rules/spare/", su_only(204)),
     Case("POST", "/overlay-rules/customers/sync/", su_only(202), needs=TASKS),
     # networks: vDC admins inside their vDCs; another vDC's network is a 404
@@ -141,6 +157,7 @@ CASES = [
     Case("GET", "/state/", su_only(200)),
     Case("POST", "/state/import/?dry_run=true", su_only(200), "DEMO"),
     Case("GET", "/me/", roles(200, 200, 200, plain=200)),
+    Case("GET", "/audit/?object=overlays.vnic&since=2020-01-01", su_only(200)),
     # public documentation
     Case("GET", "/schema/", roles(200, 200, 200, plain=200, anonymous=200),
          data_response=False),
@@ -157,6 +174,7 @@ ACME = ["acme", "alice", "192.168.10.", "192.168.11.", "02:08:20:aa:", "web01", 
 GLOBEX = ["globex", "bob", "172.16.20.", "02:08:20:bb:", "app01", "app02"]
 FORBIDDEN = {
     "superuser": [],
+    "auditor": [],
     "alice": GLOBEX + INFRASTRUCTURE,
     "bob": ACME + INFRASTRUCTURE,
     "plain": ACME + GLOBEX + INFRASTRUCTURE,
@@ -234,7 +252,7 @@ def _skip_reason(case: Case, role: str) -> str:
     return ""
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", MATRIX_ROLES)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_permission_matrix(case: Case, role: str, matrix_db, db):
     reason = _skip_reason(case, role)
@@ -242,7 +260,7 @@ def test_permission_matrix(case: Case, role: str, matrix_db, db):
         pytest.skip(reason)
     from rest_framework.test import APIClient
 
-    user = make_users()[role]
+    user = matrix_users()[role]
     client = APIClient()
     if user is not None:
         client.force_authenticate(user)
@@ -253,7 +271,9 @@ def test_permission_matrix(case: Case, role: str, matrix_db, db):
                               content_type="application/json")
 
     text = response.content.decode()
-    assert response.status_code == case.expected[role], text[:500]
+    assert response.status_code == expected_status(case, role), text[:500]
+    if role == "auditor" and response.status_code == 403:
+        assert "Auditors have read-only access" in text
     for secret in _secrets():
         assert secret not in text
     if response.get("Content-Type", "").startswith("application/json"):

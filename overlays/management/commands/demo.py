@@ -6,13 +6,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+
+from core.roles import AUDITOR_GROUP
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "cluster.json"
 # Demo-only credentials: printed by the run command, never used outside the demo.
 DEMO_SUPERUSER = ("admin", "admin")
 DEMO_VDC_ADMIN_PASSWORD = "demo"  # noqa: S105
+DEMO_AUDITOR = ("auditor", "auditor")
 
 
 class Command(BaseCommand):
@@ -34,3 +38,8 @@ class Command(BaseCommand):
                 user.set_password(DEMO_VDC_ADMIN_PASSWORD)
                 user.save(update_fields=["password"])
                 self.stdout.write(f"set demo password for vDC admin {user.username}")
+        username, password = DEMO_AUDITOR
+        if not users.objects.filter(username=username).exists():
+            auditor = users.objects.create_user(username, password=password)
+            auditor.groups.add(Group.objects.get_or_create(name=AUDITOR_GROUP)[0])
+            self.stdout.write(f"created demo auditor {username} (read-only)")
