@@ -7,6 +7,7 @@ querysets, and never decide who may see what. Callers scope their input first
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,8 +15,10 @@ from typing import TypedDict
 
 from django.db.models import Count, Prefetch, QuerySet
 
+from core.validators import random_local_mac
 from nodes.models import Node, SyncStatus
-from overlays.models import VirtualNetwork, Vnic
+from overlays.models import AdminOverlay, AdminOverlayAddress, OverlayRule, VirtualNetwork, Vnic
+from overlays.mtu import max_inner_mtu
 from overlays.selectors import carrier_nodes
 from vdc.idranges import IdRanges
 from vdc.models import Vdc
@@ -86,13 +89,24 @@ def vdc_usage(vdc: Vdc) -> VdcUsage:
     return usage_by_vdc([vdc])[vdc.pk]
 
 
-def next_free_vlan(vdc: Vdc, *, rule_name: str | None, vxlan_id: int | None) -> int | None:
-    """Lowest allowed VLAN id this vDC does not use yet in the overlay (rule, VXLAN)."""
-    used: list[int] = []
-    if rule_name is not None and vxlan_id is not None:
-        used = list(vdc.networks.filter(overlay_rule__name=rule_name, vxlan_id=vxlan_id)
+def next_free_vlan(vdc: Vdc, *, rule_id: int | None, vxlan_id: int | None,
+                   exclude_network: int | None = None) -> int | None:
+    """Lowest VLAN id allowed in this vDC that no network uses yet in the overlay (rule, VXLAN).
+
+    A (rule, VXLAN, VLAN) segment is unique in the whole cloud, so every network counts
+    (and the admin overlay's segment), not only this vDC's: the suggestion must be one the
+    save accepts. Only ids are compared; nothing about the other networks is returned.
+    ``exclude_network``: the network being edited, whose own VLAN is free for it.
+    """
+    used: set[int] = set()
+    if rule_id is not None and vxlan_id is not None:
+        networks = VirtualNetwork.objects.filter(overlay_rule_id=rule_id, vxlan_id=vxlan_id)
+        if exclude_network is not None:
+            networks = networks.exclude(pk=exclude_network)
+        used |= set(networks.values_list("vlan_id", flat=True))
+        used |= set(AdminOverlay.objects.filter(overlay_rule_id=rule_id, vxlan_id=vxlan_id)
                     .values_list("vlan_id", flat=True))
-    return vdc.vlan_ranges.first_free(used)
+    return vdc.vlan_ranges.first_free(sorted(used))
 
 
 def networks_with_counts(networks: QuerySet[VirtualNetwork]) -> QuerySet[VirtualNetwork]:
@@ -164,3 +178,83 @@ def network_nodes(network: VirtualNetwork, *, with_messages: bool = False) -> li
                       sync_status="", sync_label="not installed yet", sync_message="")
              for name in missing]
     return sorted(rows, key=lambda row: row.hostname)
+
+
+@dataclass(frozen=True)
+class MtuGuidance:
+    """What MTU a network on one rule can use without the underlay fragmenting."""
+
+    rule: str
+    rule_mtu: int
+    pdcs: tuple[str, ...]  # the PDCs of the installed nodes carrying the rule
+    untagged: int  # largest MTU of an untagged network (VLAN 0) on the worst path
+    tagged: int  # the same with a VLAN tag inside the overlay
+
+    @property
+    def crosses_pdcs(self) -> bool:
+        return len(self.pdcs) > 1
+
+    @property
+    def sentence(self) -> str:
+        """One sentence for the MTU field's help text."""
+        where = (f"its nodes span PDCs {', '.join(self.pdcs)}, and the largest MTU that "
+                 "crosses them over IPSec without fragmenting is"
+                 if self.crosses_pdcs else
+                 "its nodes are in one PDC, where the largest MTU that fits without "
+                 "fragmenting is")
+        return (f"Rule {self.rule} has MTU {self.rule_mtu}; {where} {self.tagged} with a "
+                f"VLAN tag ({self.untagged} untagged).")
+
+
+def mtu_guidance(rules: Iterable[OverlayRule]) -> dict[int, MtuGuidance]:
+    """The MTU guidance of each rule, keyed by rule id, from one query of the nodes.
+
+    The limits follow ``overlays.mtu`` on a 1500-byte IPv4 underlay, as ``overlay check``
+    computes them: across PDCs the IPSec path, inside one PDC the plain VXLAN path.
+    """
+    nodes = list(Node.objects.values_list("hostname", "pdc"))
+    guidance = {}
+    for rule in rules:
+        pdcs = tuple(sorted({pdc or "(none)" for hostname, pdc in nodes
+                             if rule.carries(hostname)}))
+        ipsec = len(pdcs) > 1
+        guidance[rule.pk] = MtuGuidance(
+            rule=rule.name, rule_mtu=rule.mtu, pdcs=pdcs,
+            untagged=max_inner_mtu(ipsec=ipsec), tagged=max_inner_mtu(ipsec=ipsec, vlan=True))
+    return guidance
+
+
+def vdc_vnics(vdc: Vdc) -> QuerySet[Vnic]:
+    """Every vNIC on the vDC's networks with its network and node host name."""
+    return (Vnic.objects.filter(network__vdc=vdc)
+            .select_related("node", "network", "network__overlay_rule")
+            .only("vm_name", "mac", "ip", "ip6", "network__name", "network__vxlan_id",
+                  "network__overlay_rule__name", "node__hostname")
+            .order_by("vm_name", "mac"))
+
+
+def free_mac_on_rule(rule_id: int) -> str:
+    """A new ``02:…`` MAC that no vNIC or adminoverlay_0 uses on the rule (its ARP table)."""
+    taken = set(Vnic.objects.filter(network__overlay_rule_id=rule_id)
+                .values_list("mac", flat=True))
+    taken |= set(AdminOverlayAddress.objects.filter(admin_overlay__overlay_rule_id=rule_id)
+                 .values_list("mac", flat=True))
+    return random_local_mac(taken)
+
+
+def next_free_ip(network: VirtualNetwork, *, limit: int = 4096) -> str | None:
+    """The lowest usable address of the network that is neither its gateway nor a vNIC's.
+
+    Looks at the first ``limit`` hosts only, so a /8 costs no more than a /20.
+    """
+    try:
+        subnet = ipaddress.IPv4Network(network.network)
+    except ValueError:
+        return None
+    used = set(network.vnics.values_list("ip", flat=True)) | {network.gateway}
+    for count, host in enumerate(subnet.hosts()):
+        if count >= limit:
+            break
+        if str(host) not in used:
+            return str(host)
+    return None

@@ -64,15 +64,22 @@ ALICE_NETWORKS = ("acme-web", "acme-db")
 
 def alice_urls() -> list[str]:
     """Every page alice can open in the demo cluster."""
-    urls = ["/", "/vdcs/acme/", "/vdcs/acme/networks/new/"]
+    urls = ["/", "/vdcs/acme/", "/vdcs/acme/networks/new/", "/vdcs/acme/vnics/"]
     for name in ALICE_NETWORKS:
-        urls += [f"/networks/{name}/", f"/networks/{name}/edit/", f"/networks/{name}/delete/"]
+        urls += [f"/networks/{name}/", f"/networks/{name}/edit/", f"/networks/{name}/delete/",
+                 f"/networks/{name}/vnics/new/"]
     return urls
 
 
+def vnic_urls(vnic_id: int) -> list[str]:
+    """The pages of one vNIC (known only once the database is loaded)."""
+    return [f"/vnics/{vnic_id}/edit/", f"/vnics/{vnic_id}/move/", f"/vnics/{vnic_id}/delete/"]
+
+
 def bob_only_urls() -> list[str]:
-    return ["/vdcs/globex/", "/vdcs/globex/networks/new/", "/networks/globex-app/",
-            "/networks/globex-app/edit/", "/networks/globex-app/delete/"]
+    return ["/vdcs/globex/", "/vdcs/globex/networks/new/", "/vdcs/globex/vnics/",
+            "/networks/globex-app/", "/networks/globex-app/edit/",
+            "/networks/globex-app/delete/", "/networks/globex-app/vnics/new/"]
 
 
 def facts_hidden_from_alice() -> list[str]:

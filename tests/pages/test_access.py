@@ -88,7 +88,8 @@ def test_login_form_logs_alice_in_and_lands_on_her_vdcs(users):
                            follow=True)
 
     assert page.status_code == 200 and b'<label for="id_username">' in page.content
-    assert response.redirect_chain == [("/", 302)]
+    # Logins land on one address that sends each role on (operators to their overview).
+    assert response.redirect_chain == [("/ops/start/", 302), ("/", 302)]
     assert b"My virtual datacenters" in response.content and b"acme" in response.content
 
 
