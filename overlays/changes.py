@@ -139,6 +139,11 @@ def _add_arp_readers(affected: Affected, rule: RuleView | None, host_id: int,
 def _vnic_state(vnic: Vnic) -> tuple:
     rule_id = (VirtualNetwork.objects.filter(pk=vnic.network_id)
                .values_list("overlay_rule_id", flat=True).first())
+    return vnic_facts(vnic, rule_id)
+
+
+def vnic_facts(vnic: Vnic, rule_id: int | None) -> tuple:
+    """The facts of a vNIC that node files depend on, its network's rule given."""
     return (vnic.mac, vnic.ip, vnic.ip6, vnic.node_id, rule_id)
 
 
@@ -324,6 +329,27 @@ def _node_affected(node_id: int, before: tuple | None, after: tuple | None) -> A
     return affected
 
 
+def vnics_written(facts: Iterable[tuple[tuple | None, tuple | None]], *, reason: str) -> None:
+    """Many vNICs written at once (the state-file import): each affected node scheduled once.
+
+    ``facts`` holds each vNIC's (before, after), as ``vnic_facts`` gives them (None: did not
+    exist). The nodes are those ``tracking`` would find for each vNIC alone, computed with
+    one read of the nodes and one per rule, whatever the number of vNICs.
+    """
+    hosts: set[tuple[int, int | None]] = set()  # (host, rule) pairs whose MACs changed
+    for before, after in facts:
+        if before != after:
+            hosts.update((state[3], state[4]) for state in (before, after) if state is not None)
+    if not hosts:
+        return
+    nodes = list(node_views())
+    rules = {rule_id: rule_view(rule_id) for rule_id in {rule_id for _host, rule_id in hosts}}
+    affected: Affected = {}
+    for host_id, rule_id in sorted(hosts, key=lambda pair: (pair[0], pair[1] or 0)):
+        _add_arp_readers(affected, rules[rule_id], host_id, nodes)
+    schedule(affected, reason=reason)
+
+
 def keys_changed(pairs: Iterable[tuple[int, int]], *, reason: str = "IPSec keys changed") -> None:
     """Keys of these node pairs were created, deleted or rotated: both ends' IPSec files."""
     affected: Affected = {}
@@ -402,6 +428,9 @@ class SyncBatch:
         self.reasons: dict[int, list[str]] = {}
         self.verify: set[int] = set()
         self.staged: dict[int, list[str]] = {}  # automatic sync off: nodes no longer in sync
+        # Every node whose files change, with the file groups, requested or staged: what the
+        # state-file import renders before it commits.
+        self.files: Affected = {}
 
     def add(self, affected: Affected, reason: str, *, verify: Iterable[int] = ()) -> None:
         for node_id, scope in affected.items():
@@ -425,6 +454,8 @@ class SyncBatch:
         for node_id, reasons in other.staged.items():
             for reason in reasons:
                 self.stage([node_id], reason)
+        for node_id, scope in other.files.items():
+            _add(self.files, [node_id], scope)
 
     def submit(self) -> None:
         """Write the requests to the outbox in the current transaction (the change's own);
@@ -493,6 +524,8 @@ def schedule(affected: Affected, *, reason: str, verify: Iterable[int] = ()) -> 
         return
     stack = _open_batches()
     current = stack[-1] if stack else SyncBatch()
+    for node_id, scope in affected.items():
+        _add(current.files, [node_id], scope)
     if not auto_sync_enabled():
         logger.info("%s: %d node(s) affected; automatic sync is off (OVERLAY_AUTO_SYNC): "
                     "marked pending until 'overlay update'", reason, len(affected))

@@ -11,6 +11,7 @@ from overlays.cli import CliError
 from overlays.cli._common import table
 from overlays.cli.update import nodes_named
 from overlays.distribution.drift import check_drift
+from overlays.selectors import load_snapshot
 
 NAME = "drift"
 HELP = ("Read the managed files of the named nodes (default: all) and report hand edits, "
@@ -29,8 +30,9 @@ def run(command: Any, options: dict[str, Any]) -> None:
     drifted_nodes = []
     behind_nodes = []
     unreachable = []
+    snapshot = load_snapshot()  # once for every node
     for node in nodes:
-        report = check_drift(node.pk)
+        report = check_drift(node.pk, snapshot=snapshot)
         last = Deployment.objects.filter(node=node).first()
         last_text = (f"last deployment {last.started_at:%Y-%m-%d %H:%M:%S} {last.result}"
                      if last else "never deployed")

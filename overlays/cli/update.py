@@ -2,6 +2,8 @@
 
 With a broker (CELERY_BROKER_URL) the syncs are queued for the workers, unless
 ``--now``; without one (embedded defaults) they run here, one node after the other.
+On a terminal the plan (``overlay plan``) is shown first and confirmation asked;
+``--plan-only`` stops there, ``--yes`` skips it (``overlays.cli.plan.confirm_update``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from config.celery import app as celery_app
 from nodes.models import Node
 from overlays.cli import CliError
 from overlays.cli._common import table
-from overlays.distribution.queue import request_sync
-from overlays.distribution.run import sync_many
+from overlays.cli.plan import confirm_update
+from overlays.distribution.queue import request_syncs
+from overlays.distribution.run import release_rollback_holds, sync_many
 from overlays.filegroups import Scope, rule_groups
 from overlays.models import OverlayRule
 from overlays.nodelist import split_hostnames
@@ -38,6 +41,15 @@ def add_arguments(parser: ArgumentParser) -> None:
                              "(OVERLAY_SYNC_LOCK_WAIT), then this one runs.")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="Nodes synced at once when running here (default 1).")
+    parser.add_argument("--force", metavar="HOSTS",
+                        help="Comma-separated host names held after a rollback: release them "
+                             "and push to them again (still under a revert timer). Without "
+                             "--nodes, only these nodes are updated.")
+    parser.add_argument("--plan-only", action="store_true",
+                        help="Print the plan (as 'overlay plan') and apply nothing.")
+    parser.add_argument("--yes", action="store_true",
+                        help="Apply without showing the plan and asking (on a terminal the "
+                             "plan is shown and confirmation asked; elsewhere it applies).")
 
 
 def nodes_named(spec: str | list[str] | None) -> list[Node]:
@@ -61,7 +73,8 @@ def runs_here(options: dict[str, Any]) -> bool:
 
 
 def run(command: Any, options: dict[str, Any]) -> None:
-    nodes = nodes_named(options.get("nodes"))
+    forced = nodes_named(options["force"]) if options.get("force") else []
+    nodes = nodes_named(options.get("nodes") or [n.hostname for n in forced])
     scope: Scope = None
     reason = "overlay update"
     if options.get("rule"):
@@ -74,11 +87,18 @@ def run(command: Any, options: dict[str, Any]) -> None:
     if not nodes:
         command.stdout.write("no nodes to update")
         return
+    if not confirm_update(command, options, nodes, scope):
+        return
+    released = set(release_rollback_holds([n.pk for n in forced]))
+    for node in forced:
+        command.stdout.write(f"{node.hostname}: " + (
+            "released after its rollback; pushing again" if node.pk in released
+            else "not held; updated as usual"))
     verify = bool(options.get("verify"))
     if not runs_here(options):
-        for node in nodes:
-            request_sync(node.pk, scope=scope, reason=reason, verify=verify,
-                         always_queue=True)
+        # One request for all: the workers get them in batches sharing a snapshot.
+        request_syncs([n.pk for n in nodes], scope=scope, reason=reason, verify=verify,
+                      always_queue=True)
         command.stdout.write(f"queued sync of {len(nodes)} node(s): "
                              f"{', '.join(n.hostname for n in nodes)}")
         return

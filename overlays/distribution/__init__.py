@@ -5,14 +5,20 @@ module             holds
 =================  ==========================================================
 ``plan``           pure: render a node's files within a scope, hash them,
                    compare with what was deployed (``Plan``)
+``precheck``       checks of new files before they go live: commands on the
+                   node, the pre-shared keys parsed back here
+``confirm``        commit confirmed: the node's revert timer, its backups
+                   and verdict, cancelled over a new connection
 ``apply``          carry a plan out over an open ``Transport``: remove what
-                   interrupted uploads left, upload, remove, reload
-                   (``ApplyOutcome``)
+                   interrupted uploads left, stage, check, arm the revert
+                   timer, install, remove, reload, confirm (``ApplyOutcome``)
 ``coordination``   one sync per node at a time: locks naming their holder,
                    with a lease renewed while the sync runs (Redis, or
                    process-local without it)
 ``outbox``         the syncs nodes are owed (``nodes.PendingSync``), written
                    in the transaction of the change; desired generations
+``batch``          one cluster snapshot shared by the syncs of a batch, never
+                   older than a node's desired generation (``SharedSnapshot``)
 ``run``            one node's sync pass and its record (``sync_once``), the
                    drain loop (``run_sync``), several nodes (``sync_many``)
 ``drift``          compare the files on a node with what it should hold and

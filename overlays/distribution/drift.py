@@ -28,6 +28,7 @@ from nodes.transports import TransportError, open_transport
 from overlays.distribution.plan import managed_digest, plan_node, sha256_text
 from overlays.generators import read_managed_keys
 from overlays.selectors import load_snapshot, node_paths
+from overlays.snapshot import ClusterSnapshot
 
 DRIFT = ("modified", "missing")
 BEHIND = ("outdated", "not-deployed")
@@ -62,14 +63,19 @@ class DriftReport:
         return not self.error and all(item.state == "ok" for item in self.items)
 
 
-def check_drift(node_id: int) -> DriftReport:
-    """Compare the files on a node with its desired files and the deployed ones; change nothing."""
+def check_drift(node_id: int, *, snapshot: ClusterSnapshot | None = None) -> DriftReport:
+    """Compare the files on a node with its desired files and the deployed ones; change nothing.
+
+    ``snapshot``: the cluster as read once for several nodes (``overlay drift``): each node
+    then costs its own queries, not a load of the whole cluster.
+    """
     node = Node.objects.get(pk=node_id)
     report = DriftReport(hostname=node.hostname)
     paths = node_paths()
     usbkey_path = paths["usbkey_config"]
     deployed = dict(DeployedFile.objects.filter(node=node).values_list("path", "sha256"))
-    snapshot = load_snapshot()
+    if snapshot is None or node_id not in snapshot.nodes_by_id:
+        snapshot = load_snapshot()
     view = snapshot.nodes_by_id[node_id]
     plan = plan_node(snapshot, view, scope=None, deployed=deployed, paths=paths)
     desired = {c.path: c.sha256 for c in plan.candidates}

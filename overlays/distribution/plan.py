@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from overlays.desired import DesiredFile, UsbkeyConfigEdit
 from overlays.filegroups import USBKEY, Scope, in_scope, merge_paths
@@ -81,6 +81,12 @@ class Plan:
     @property
     def up_to_date(self) -> bool:
         return not self.changes and not self.stale
+
+    def summary(self) -> Plan:
+        """The same plan without the file texts (paths, hashes, reloads): what a result
+        keeps once the pass is over, so many nodes' results stay small."""
+        return replace(self, candidates=tuple(replace(c, file=None, usbkey=None)
+                                              for c in self.candidates))
 
 
 def plan_node(

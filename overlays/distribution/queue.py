@@ -4,7 +4,10 @@ The only place that enqueues a sync. A request is first written to the database
 (``outbox.record``, in the caller's transaction when there is one); after commit a
 ``sync_node`` task is queued for it unless one is queued already (``dispatch``). The
 task names only the node: it carries out whatever the node's request holds by then, so
-bursts of changes coalesce into few syncs. If the broker is down the request stays in
+bursts of changes coalesce into few syncs. Nodes dispatched together travel in tasks of
+up to ``OVERLAY_SYNC_BATCH_SIZE`` nodes (the first node, and the others as ``batch``),
+which render them from one snapshot (``batch.SharedSnapshot``); without a broker they
+form one batch. If the broker is down the request stays in
 the database, the caller's change stands, and the reconcile queues it later.
 
 Tasks take node ids, are idempotent (a sync with nothing to do records a "no-change"
@@ -34,6 +37,7 @@ from redis.exceptions import RedisError
 
 from overlays.distribution import outbox
 from overlays.distribution import reconcile as reconciling
+from overlays.distribution.batch import SharedSnapshot
 from overlays.distribution.outbox import Request
 from overlays.distribution.run import retry_delay, run_sync
 from overlays.filegroups import Scope, scope_from
@@ -62,6 +66,20 @@ def request_sync(node_id: int, *, scope: Scope = None, reason: str = "",
     if sync_node.app.conf.task_always_eager:
         return dispatch([node_id], force=always_queue) != []
     return after_commit([node_id], force=always_queue) != []
+
+
+def request_syncs(node_ids: Iterable[int], *, scope: Scope = None, reason: str = "",
+                  verify: bool = False, always_queue: bool = False) -> list[int] | None:
+    """``request_sync`` for several nodes at once, dispatched together so that they share
+    a snapshot (``batches``). The nodes queued, or None when queued at the commit."""
+    ids = sorted(set(node_ids))
+    if not ids:
+        return []
+    outbox.record({node_id: Request(scope=scope, reason=reason, verify=verify)
+                   for node_id in ids}, change=False)
+    if sync_node.app.conf.task_always_eager:
+        return dispatch(ids, force=always_queue)
+    return after_commit(ids, force=always_queue)
 
 
 def request_changes(requests: Mapping[int, Request]) -> None:
@@ -110,9 +128,10 @@ def dispatch(node_ids: Iterable[int], *, force: bool = False) -> list[int]:
     delay = settings.OVERLAY_SYNC_DELAY
     queued: list[int] = []
     try:
-        for node_id in due:
-            sync_node.apply_async(args=(node_id,), countdown=delay or None)
-            queued.append(node_id)
+        for head, *rest in batches(due):
+            sync_node.apply_async(args=(head,), kwargs={"batch": rest} if rest else {},
+                                  countdown=delay or None)
+            queued.extend([head, *rest])
     except BROKER_ERRORS as exc:
         left = [i for i in due if i not in queued]
         outbox.clear_dispatched(left)
@@ -122,38 +141,66 @@ def dispatch(node_ids: Iterable[int], *, force: bool = False) -> list[int]:
     return queued
 
 
+def batches(node_ids: list[int]) -> list[list[int]]:
+    """The tasks these nodes travel in: all in one without a broker (they run here, one
+    after the other), else groups of ``OVERLAY_SYNC_BATCH_SIZE`` for the workers to share."""
+    if sync_node.app.conf.task_always_eager:
+        return [node_ids] if node_ids else []
+    size = max(1, int(settings.OVERLAY_SYNC_BATCH_SIZE))
+    return [node_ids[i:i + size] for i in range(0, len(node_ids), size)]
+
+
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, name=SYNC_NODE)
 def sync_node(self: Task, node_id: int, reason: str = "", scope: list[str] | None = None,
-              verify: bool = False) -> dict:
-    """Carry out the node's pending request (plus this one when ``reason`` is given).
+              verify: bool = False, batch: list[int] | None = None) -> dict:
+    """Carry out the node's pending request (plus this one when ``reason`` is given), then
+    those of the ``batch`` nodes, all rendered from one snapshot.
 
     Transient SSH failures are retried with exponential backoff, at most
-    ``OVERLAY_SYNC_MAX_RETRIES`` times (not when run eagerly); host-key and
-    authentication failures are never retried (the node is marked failed with the
-    reason). When another sync of the node holds its lock, the request is left to that
-    sync and a task is queued again for when the holder's lease would run out, in case
-    the holder died.
+    ``OVERLAY_SYNC_MAX_RETRIES`` times (not when run eagerly), in a task of that node
+    alone; host-key and authentication failures are never retried (the node is marked
+    failed with the reason). When another sync of the node holds its lock, the request is
+    left to that sync and a task is queued again for when the holder's lease would run
+    out, in case the holder died.
     """
+    if not batch:
+        return _sync_one(self, node_id, reason=reason, scope=scope, verify=verify)
+    shared = SharedSnapshot()
+    results = {node_id: _sync_one(self, node_id, reason=reason, scope=scope, verify=verify,
+                                  shared=shared)}
+    for other in batch:
+        results[other] = _sync_one(self, other, shared=shared)
+    return {"status": "batch", "nodes": results}
+
+
+def _sync_one(task: Task, node_id: int, *, reason: str = "", scope: list[str] | None = None,
+              verify: bool = False, shared: SharedSnapshot | None = None) -> dict:
+    """One node of a ``sync_node`` task; with ``shared``, one of a batch (a retry is then
+    queued for the node alone instead of retrying the whole task)."""
     outbox.started(node_id)
     max_retries = int(settings.OVERLAY_SYNC_MAX_RETRIES)
-    eager = bool(self.request.is_eager)
+    eager = bool(task.request.is_eager)
     # Run eagerly (no broker), a retry would hold up the caller: the first failure
     # is final, and the node is caught up by the next refresh or `overlay update`.
-    final = eager or self.request.retries >= max_retries
+    final = eager or task.request.retries >= max_retries
     try:
         outcome = run_sync(node_id, scope=scope_from(scope), reason=reason, verify=verify,
-                           final_attempt=final, record=bool(reason or verify or scope))
+                           final_attempt=final, record=bool(reason or verify or scope),
+                           shared=shared)
     except RedisError as exc:  # the locks are in Redis, and it is away
         logger.warning("sync of node %s: cannot take its lock (%s); the request stays "
                        "pending and the reconcile queues it again", node_id, exc)
         return {"status": "no lock", "results": [], "deployments": []}
     if outcome.status == "retry":
-        countdown = retry_delay(self.request.retries)
+        countdown = retry_delay(task.request.retries)
         logger.info("sync of node %s: transient failure, retry %d of %d in %.1f s", node_id,
-                    self.request.retries + 1, max_retries, countdown)
+                    task.request.retries + 1, max_retries, countdown)
         outbox.mark_dispatched([node_id])
-        raise self.retry(args=(node_id,), kwargs={}, countdown=countdown,
-                         max_retries=max_retries)
+        retry = task.retry(args=(node_id,), kwargs={}, countdown=countdown,
+                           max_retries=max_retries, throw=shared is None)
+        if shared is None:
+            raise retry
+        return outcome.summary()
     if outcome.status == "coalesced" and not eager and outbox.pending(node_id):
         countdown = min(outcome.lock_remaining, float(settings.OVERLAY_SYNC_LOCK_LEASE)) + 0.5
         logger.info("sync of node %s: left to %s; checking again in %.1f s in case it died",
@@ -172,11 +219,8 @@ def sync_node(self: Task, node_id: int, reason: str = "", scope: list[str] | Non
 def sync_nodes(node_ids: list[int], reason: str = "", scope: list[str] | None = None,
                verify: bool = False) -> list[int]:
     """Request a sync of each node (coalesced with syncs already queued or running)."""
-    queued = []
-    for node_id in node_ids:
-        if request_sync(node_id, scope=scope_from(scope), reason=reason, verify=verify):
-            queued.append(node_id)
-    return queued
+    return request_syncs(node_ids, scope=scope_from(scope), reason=reason,
+                         verify=verify) or []
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, name=RECONCILE)

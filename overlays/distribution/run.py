@@ -16,7 +16,9 @@ A pass (``sync_once``) of one node:
    that committed while the pass ran leaves the node pending.
 
 A pass writes nothing else: IPSec pair keys and node facts are domain data, written by
-``overlays.services`` when the data that needs them changes.
+``overlays.services`` when the data that needs them changes. The one exception is
+connection bookkeeping: the local address the pass's SSH connection left from
+(``learn_management_source``), which every allow-list lets in (issue 10's guards).
 
 A node that is not online is skipped and marked pending; transient SSH failures mark it
 pending (retried) or unreachable (final attempt); host-key and authentication failures
@@ -35,7 +37,7 @@ import logging
 import random
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.conf import settings
@@ -49,16 +51,22 @@ from nodes.models import (
     DeploymentResult,
     Node,
     NodeStatus,
+    RollbackHold,
     SyncStatus,
 )
 from nodes.transports import AuthenticationError, HostKeyError, TransportError, open_transport
 from overlays.distribution import outbox
 from overlays.distribution.apply import ApplyOutcome, apply_plan
+from overlays.distribution.batch import SharedSnapshot
 from overlays.distribution.coordination import coordination
 from overlays.distribution.outbox import Claim, Request
 from overlays.distribution.plan import Plan, plan_node
-from overlays.filegroups import Scope, describe_scope
+from overlays.filegroups import IPF_ADMIN, Scope, describe_scope
+from overlays.generators.ipf import management_sources as management_source_list
+from overlays.models import FirewallSettings
+from overlays.models.management import management_sources
 from overlays.selectors import load_snapshot, node_paths
+from overlays.snapshot import FirewallView
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +106,12 @@ def record_deployment(node: Node, *, started: datetime, reason: str, scope: Scop
     outcome = outcome or ApplyOutcome()
     now = timezone.now()
     with transaction.atomic():
-        for path, digest in outcome.applied.items():
-            DeployedFile.objects.update_or_create(
-                node=node, path=path, defaults={"sha256": digest, "deployed_at": now})
+        # One upsert for every file (a full sync writes about ten).
+        DeployedFile.objects.bulk_create(
+            [DeployedFile(node=node, path=path, sha256=digest, deployed_at=now)
+             for path, digest in outcome.applied.items()],
+            update_conflicts=True, unique_fields=["node", "path"],
+            update_fields=["sha256", "deployed_at"])
         if outcome.forgotten:
             DeployedFile.objects.filter(node=node, path__in=outcome.forgotten).delete()
         nodes = Node.objects.filter(pk=node.pk)
@@ -117,7 +128,56 @@ def record_deployment(node: Node, *, started: datetime, reason: str, scope: Scop
         return Deployment.objects.create(
             node=node, started_at=started, finished_at=now, reason=reason[:255],
             scope=describe_scope(scope), result=result, error=error[:4000],
-            files_changed=outcome.files_changed, commands=outcome.commands)
+            files_changed=outcome.files_changed, commands=outcome.commands,
+            confirmation=outcome.confirmation)
+
+
+def release_rollback_holds(node_ids: Iterable[int]) -> list[int]:
+    """An operator's go-ahead after a rollback: the next sync of these held nodes may push
+    again (and clears the rollback verdict the node still holds). Returns the nodes released.
+    """
+    ids = sorted(set(node_ids))
+    held = list(Node.objects.filter(pk__in=ids, rollback_hold=RollbackHold.HELD)
+                .values_list("pk", flat=True))
+    Node.objects.filter(pk__in=held).update(rollback_hold=RollbackHold.RELEASED)
+    for node_id in held:
+        logger.warning("node %s released after a rollback: its next sync pushes again", node_id)
+    return held
+
+
+def learn_management_source(node: Node, address: str, *, firewall: FirewallView,
+                            covered: bool) -> bool:
+    """Record the local address a connection to ``node`` left from (``management_source``);
+    True when the pass must render again: its administration file (``covered``: in the
+    pass), made from ``firewall`` of its snapshot, would not let that address in.
+
+    Connection bookkeeping, like the sync status. When it changes the management sources
+    (``OVERLAY_MANAGEMENT_SOURCES`` unset, the firewall enabled), every node with an
+    external IP is owed its administration file: requested here, in the same transaction
+    (by their next sync or the reconcile), this node's own unless the pass renders again.
+    """
+    rerender = covered and firewall.enabled and not settings.OVERLAY_MANAGEMENT_SOURCES \
+        and not set(management_source_list([], [address])) <= set(firewall.management_sources)
+    if address == node.management_source:
+        return rerender
+    with transaction.atomic():
+        before = management_sources()
+        Node.objects.filter(pk=node.pk).update(management_source=address)
+        node.management_source = address
+        after = management_sources()
+        logger.info("sync %s: the management server's connection left from %s",
+                    node.hostname, address)
+        if before != after and FirewallSettings.objects.filter(pk=1, enabled=True).exists():
+            reason = f"management sources now {', '.join(after) or 'none'}"
+            readers = set(Node.objects.exclude(external_ip=None).values_list("pk", flat=True))
+            if rerender:
+                readers.discard(node.pk)
+            if settings.OVERLAY_AUTO_SYNC:
+                outbox.record({pk: Request(scope=frozenset({IPF_ADMIN}), reason=reason)
+                               for pk in readers}, change=True)
+            else:
+                outbox.stage(readers, reason=reason)
+    return rerender
 
 
 def _pass_scope(node: Node, scope: Scope, claimed: Claim | None) -> tuple[Scope, int]:
@@ -142,12 +202,15 @@ def _pass_scope(node: Node, scope: Scope, claimed: Claim | None) -> tuple[Scope,
 
 
 def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bool = False,
-              final_attempt: bool = True, claimed: Claim | None = None) -> PassResult:
+              final_attempt: bool = True, claimed: Claim | None = None,
+              shared: SharedSnapshot | None = None) -> PassResult:
     """One synchronisation pass of one node (the caller holds the node's lock).
 
     ``final_attempt`` False means a transient SSH failure will be retried: the node is
     then marked with the failure but not given up on. ``claimed``: the outbox request this
     pass carries out (its base generation decides whether its scope is enough).
+    ``shared``: the snapshot of the batch this pass belongs to (``batch``), used when it
+    holds the node's desired generation; else the pass loads its own.
     """
     started = timezone.now()
     node = Node.objects.filter(pk=node_id).first()  # before the snapshot: see _pass_scope
@@ -170,7 +233,8 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
                 error=f"{message} (last failure: {node.sync_message})"))
         return PassResult(deployment=record(DeploymentResult.SKIPPED, error=message,
                                             sync_status=SyncStatus.PENDING, message=message))
-    snapshot = load_snapshot()
+    snapshot = (shared.for_node(node_id, max(generation, node.desired_generation))
+                if shared is not None else load_snapshot())
     view = snapshot.nodes_by_id.get(node_id)
     if view is None:  # deleted between the two reads
         return PassResult(deployment=None)
@@ -187,15 +251,37 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
                 len(plan.considered), len(plan.changes), len(plan.stale),
                 "; verifying against the node" if verify else "")
     if plan.up_to_date and not verify:
+        # A held node that needs nothing: the change that rolled back is no longer wanted.
+        released = ({"rollback_hold": RollbackHold.RELEASED}
+                    if node.rollback_hold == RollbackHold.HELD else {})
         return PassResult(plan=plan, deployment=record(DeploymentResult.NO_CHANGE,
                                                        sync_status=SyncStatus.IN_SYNC,
-                                                       generation=generation))
+                                                       generation=generation, **released))
+    if node.rollback_hold == RollbackHold.HELD:
+        message = (f"held: a change rolled back on {node.hostname} (see its failed "
+                   "deployment); nothing is pushed until an operator runs `overlay update "
+                   f"--force {node.hostname}`")
+        logger.warning("sync %s: skipped, %s", node.hostname, message)
+        return PassResult(plan=plan, deployment=record(DeploymentResult.SKIPPED,
+                                                       error=message))
 
     connected = False
+    learnt: str | None = None  # the management server's address as this connection left it
     try:
         with open_transport(node.ssh_address) as transport:
             connected = True
-            outcome = apply_plan(plan, transport, verify=verify)
+            learnt = getattr(transport, "local_address", None)
+            if learnt and learn_management_source(
+                    node, learnt, firewall=snapshot.firewall,
+                    covered=scope is None or IPF_ADMIN in scope):
+                # The allow-list this pass writes must let in the address it came from.
+                fresh = load_snapshot()
+                plan = plan_node(fresh, fresh.nodes_by_id.get(node_id, view), scope=scope,
+                                 deployed=deployed, paths=node_paths())
+            outcome = apply_plan(
+                plan, transport, verify=verify,
+                reconnect=lambda: open_transport(node.ssh_address),
+                released=node.rollback_hold == RollbackHold.RELEASED)
     except TransportError as exc:
         outcome = ApplyOutcome(error=str(exc), exception=exc)
     except ImproperlyConfigured as exc:
@@ -206,9 +292,19 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
         result = DeploymentResult.OK if changed else DeploymentResult.NO_CHANGE
         logger.info("sync %s: %s, %d file(s) written, %d command(s) run", node.hostname, result,
                     len(outcome.files_changed), len(outcome.commands))
+        cleared = ({"rollback_hold": RollbackHold.NONE}
+                   if node.rollback_hold != RollbackHold.NONE else {})
         return PassResult(plan=plan, deployment=record(result, outcome=outcome,
                                                        sync_status=SyncStatus.IN_SYNC,
-                                                       generation=generation))
+                                                       generation=generation, **cleared))
+    if outcome.rolled_back:
+        # Not retried: repeating the change would cut the node off again. An operator
+        # looks, then releases it (`overlay update --force HOST`).
+        logger.error("sync %s: %s", node.hostname, outcome.error)
+        return PassResult(plan=plan, deployment=record(
+            DeploymentResult.FAILED, error=outcome.error, outcome=outcome,
+            sync_status=SyncStatus.FAILED, message=outcome.error,
+            rollback_hold=RollbackHold.HELD))
 
     exc = outcome.exception
     retryable = isinstance(exc, TransportError) and exc.retryable
@@ -252,15 +348,16 @@ class RunOutcome:
 
 
 def run_sync(node_id: int, *, scope: Scope = None, reason: str = "", verify: bool = False,
-             final_attempt: bool = True, record: bool = True, wait: float = 0.0
-             ) -> RunOutcome:
+             final_attempt: bool = True, record: bool = True, wait: float = 0.0,
+             shared: SharedSnapshot | None = None) -> RunOutcome:
     """Sync the node: run its pending request (and this one) unless a sync already runs.
 
     ``record``: first add this request to the node's pending request in the outbox, so
     a sync running elsewhere takes it up ("coalesced"); False: only drain what is pending.
     ``wait`` > 0: this caller does the work itself. The request is kept here, the lock is
     awaited up to ``wait`` seconds (a live holder finishes, a dead one's lease runs out),
-    and the first pass carries it together with whatever is pending.
+    and the first pass carries it together with whatever is pending. ``shared``: the
+    snapshot of the batch this sync belongs to (``sync_once``).
     """
     own = Request(scope=scope, reason=reason, verify=verify) if wait > 0 else None
     if record and own is None:
@@ -282,7 +379,8 @@ def run_sync(node_id: int, *, scope: Scope = None, reason: str = "", verify: boo
                               lock_remaining=lock.remaining())
         try:
             with lock.kept():
-                stopped = _drain(node_id, own, passes, final_attempt=final_attempt)
+                stopped = _drain(node_id, own, passes, final_attempt=final_attempt,
+                                 shared=shared)
                 own = None
         finally:
             lock.release()
@@ -295,8 +393,12 @@ def run_sync(node_id: int, *, scope: Scope = None, reason: str = "", verify: boo
 
 
 def _drain(node_id: int, own: Request | None, passes: list[PassResult], *,
-           final_attempt: bool) -> str | None:
-    """Run passes while a request is pending; the status to stop with, or None when drained."""
+           final_attempt: bool, shared: SharedSnapshot | None = None) -> str | None:
+    """Run passes while a request is pending; the status to stop with, or None when drained.
+
+    Each pass is kept with its plan's summary (paths and hashes, no file text): the
+    outcomes of a many-node sync stay small.
+    """
     while True:
         claimed = outbox.claim(node_id)
         if claimed is None and own is None:
@@ -304,8 +406,9 @@ def _drain(node_id: int, own: Request | None, passes: list[PassResult], *,
         request = own.merged(claimed.request if claimed else None) if own else claimed.request
         own = None
         result = sync_once(node_id, scope=request.scope, reason=outbox.one_line(request.reason),
-                           verify=request.verify, final_attempt=final_attempt, claimed=claimed)
-        passes.append(result)
+                           verify=request.verify, final_attempt=final_attempt, claimed=claimed,
+                           shared=shared)
+        passes.append(replace(result, plan=result.plan.summary()) if result.plan else result)
         if not result.completed:
             # The request stays pending: retried now, by the reconcile, or when a refresh
             # finds the node online again.
@@ -329,15 +432,17 @@ def sync_many(node_ids: Iterable[int], *, scope: Scope = None, reason: str = "",
     connection and one database connection per thread).
 
     Always does the work: a node whose sync runs elsewhere is waited for, up to ``wait``
-    seconds (default ``OVERLAY_SYNC_LOCK_WAIT``), then synced here.
+    seconds (default ``OVERLAY_SYNC_LOCK_WAIT``), then synced here. The nodes render from
+    one shared snapshot (``batch``); the outcomes keep plan summaries, not file texts.
     """
     ids = list(node_ids)
     patience = float(settings.OVERLAY_SYNC_LOCK_WAIT if wait is None else wait)
+    shared = SharedSnapshot()
 
     def one(node_id: int) -> RunOutcome:
         try:
             return run_sync(node_id, scope=scope, reason=reason, verify=verify,
-                            wait=max(patience, 0.001))
+                            wait=max(patience, 0.001), shared=shared)
         finally:
             if jobs > 1:
                 connections.close_all()  # this thread's connections only

@@ -72,9 +72,12 @@ def _nodes_by_hostname(snapshot: ClusterSnapshot) -> tuple[tuple[NodeView, str],
     return tuple((n, sanitize_label_part(n.hostname)) for n in ordered)
 
 
-def _usable_keys(snapshot: ClusterSnapshot) -> dict[tuple[int, int], str]:
-    """Valid pair keys, lower-cased; invalid ones are reported by ``check_cluster``."""
-    return {pair: key.lower() for pair, key in snapshot.ipsec_keys.items() if is_valid_key(key)}
+def _usable_key(snapshot: ClusterSnapshot, pair: tuple[int, int]) -> str | None:
+    """The pair's key lower-cased, None when it has none or an invalid one (reported by
+    ``check_cluster``). Looked up pair by pair: the snapshot may decrypt keys on first
+    use, and a node needs only its own pairs' keys, not the cluster's."""
+    key = snapshot.ipsec_keys.get(pair)
+    return key.lower() if key is not None and is_valid_key(key) else None
 
 
 def ipsec_peers(snapshot: ClusterSnapshot, node: NodeView) -> tuple[IpsecPeer, ...]:
@@ -86,15 +89,16 @@ def ipsec_peers(snapshot: ClusterSnapshot, node: NodeView) -> tuple[IpsecPeer, .
     if not node.external_ip:
         return ()
     by_hostname = memoized(snapshot, "ipsec-nodes", lambda: _nodes_by_hostname(snapshot))
-    keys = memoized(snapshot, "ipsec-keys", lambda: _usable_keys(snapshot))
     peers: list[IpsecPeer] = []
     used_labels: set[str] = set()
     own = sanitize_label_part(node.hostname)
     for other, other_label in by_hostname:
         if other.pdc == node.pdc or other.id == node.id:
             continue
-        key = keys.get(pair_key(node.id, other.id))
-        if key is None or not other.external_ip:
+        if not other.external_ip:
+            continue
+        key = _usable_key(snapshot, pair_key(node.id, other.id))
+        if key is None:
             continue
         label = f"{own}-{other_label}"
         if label in used_labels:  # only when sanitising made two hostnames alike

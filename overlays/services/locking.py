@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Iterable
 
 from django.db import connection, models
 
@@ -134,6 +135,31 @@ def lock_for_write(obj: models.Model, *, deleting: bool = False,
             lock_named(Named.IPSEC_PAIRS)
         if deleting:  # before Django looks for the vNICs that protect it
             locker.row(Node, obj.pk)
+
+
+def lock_for_vnic_writes(network_ids: Iterable[int], node_ids: Iterable[int]) -> None:
+    """Lock what writing many vNICs at once depends on, as ``lock_for_write`` does for one.
+
+    For a batch (the state-file import): the networks, their rules (a MAC once per rule),
+    and the nodes against deletion, each model in one statement, in ``ROW_ORDER``. Call it
+    before reading the rows the batch is validated against.
+    """
+    network_ids = sorted(set(network_ids))
+    networks = _lock_rows(VirtualNetwork, network_ids)
+    _lock_rows(OverlayRule, sorted({network.overlay_rule_id for network in networks}))
+    node_ids = sorted(set(node_ids))
+    if node_ids and connection.vendor == "postgresql":  # the ORM has no FOR KEY SHARE
+        quote = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {quote(Node._meta.db_table)} "  # noqa: S608
+                           f"WHERE {quote(Node._meta.pk.column)} = ANY(%s) "
+                           f"ORDER BY {quote(Node._meta.pk.column)} FOR KEY SHARE", [node_ids])
+
+
+def _lock_rows(model: type[models.Model], pks: list[int]) -> list[models.Model]:
+    if not pks:
+        return []
+    return list(model._default_manager.select_for_update().filter(pk__in=pks).order_by("pk"))
 
 
 class _Locker:

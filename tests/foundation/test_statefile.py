@@ -155,7 +155,7 @@ def test_export_of_an_empty_installation_is_a_valid_state_file(db):
 
 def test_import_of_a_changed_file_reports_only_the_changes(demo_cluster, demo_state):
     changed = copy.deepcopy(demo_state)
-    changed["overlay_rules"][0]["mtu"] = 1380
+    changed["overlay_rules"][0]["mtu"] = 1450  # raised: networks keep 1400
     changed["vnics"][0]["ip"] = "192.168.10.21"
     report = import_state(changed)
     assert report.changes == ["update overlay rule customers: mtu",
@@ -184,7 +184,7 @@ def test_one_bad_vnic_at_the_end_rejects_the_whole_file_and_writes_nothing(db, d
 
 def test_a_rejected_file_leaves_an_existing_installation_untouched(demo_cluster, demo_state):
     before = export_state()
-    demo_state["overlay_rules"][0]["mtu"] = 1380
+    demo_state["overlay_rules"][0]["mtu"] = 1450
     demo_state["vnics"][-1]["mac"] = demo_state["vnics"][-2]["mac"]
     found = problems_of(demo_state)
     assert list(found) == ["vnics[6].mac"]
@@ -522,7 +522,7 @@ def test_ipsec_keys_are_created_by_the_import(demo_cluster):
 
 def test_services_and_import_agree_on_a_demo_edit(demo_cluster, demo_state):
     rule = OverlayRule.objects.get(name="customers")
-    rule.mtu = 1380
+    rule.mtu = 1450  # raised: its networks keep 1400
     services.save(rule)
     report = import_state(demo_state)
     assert report.changes == ["update overlay rule customers: mtu"]

@@ -20,7 +20,7 @@ def test_the_import_refuses_a_state_whose_files_cannot_be_rendered(demo_cluster,
     """The safety net behind the validators: were one to let a bad value through, the import
     would still refuse the file instead of leaving nodes that cannot be synced."""
 
-    def broken(snapshot, node, paths):
+    def broken(snapshot, node, paths, **kwargs):
         raise RuleStringError("arp_file", "files/config 'x' is not renderable.")
 
     monkeypatch.setattr(importer, "render_node", broken)

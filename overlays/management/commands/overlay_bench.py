@@ -2,8 +2,15 @@
 
 The cluster is built in a scratch database (a temporary SQLite file unless
 --database-url names a PostgreSQL database that does not exist yet; it is
-created and dropped). Loading and rendering run in a fresh process so the
-peak RSS reported is that of regeneration, not of building the data.
+created and dropped) with bulk inserts: the set-up syncs nothing. Loading and
+rendering run in a fresh process so the peak RSS reported is that of
+regeneration, not of building the data.
+
+``--sync`` then measures the sync path on the same cluster (local transport,
+tasks run eagerly, each step in a fresh process): ``overlay update --now`` of
+every node (time, queries, peak RSS), then one vNIC created through the
+services with automatic sync on, timed until every affected node is in sync.
+These are the figures issue 14's targets compare with the regeneration time.
 """
 
 from __future__ import annotations
@@ -16,15 +23,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 
-from nodes.models import Node
+from nodes.models import Deployment, Node, PendingSync, SyncStatus
 from overlays import services
 from overlays.generators import arp_cache_for, render_node
 from overlays.models import (
@@ -53,7 +64,11 @@ class Command(BaseCommand):
         parser.add_argument("--database-url", default="",
                             help="Scratch PostgreSQL URL (created, then dropped); "
                                  "default: a temporary SQLite file.")
-        parser.add_argument("--phase", choices=["all", "populate", "measure"], default="all",
+        parser.add_argument("--sync", action="store_true",
+                            help="Also time the sync path: `overlay update --now` of every "
+                                 "node, then one vNIC created with automatic sync on.")
+        parser.add_argument("--phase", default="all",
+                            choices=["all", "populate", "measure", "update", "incremental"],
                             help="Internal: run one phase in this process.")
 
     def handle(self, *args: object, **options: Any) -> None:
@@ -64,10 +79,13 @@ class Command(BaseCommand):
         if options["phase"] == "populate":
             populate(**params)
             return
-        if options["phase"] == "measure":
-            self.stdout.write(json.dumps(measure()))
+        phases: dict[str, Callable[[], dict[str, Any]]] = {
+            "measure": measure, "update": measure_update, "incremental": measure_incremental}
+        if options["phase"] in phases:
+            self.stdout.write(json.dumps(phases[options["phase"]]()))
             return
-        result = {**run_isolated(params, options["database_url"]), **params}
+        result = {**run_isolated(params, options["database_url"], sync=options["sync"]),
+                  **params}
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return
@@ -82,14 +100,33 @@ class Command(BaseCommand):
             f"(before loading {result['baseline_rss_mb']:.1f} MB; "
             f"largest node output {result['largest_node_bytes']:,} bytes)"
         )
+        if options["sync"]:
+            self.stdout.write(describe_sync(result))
 
 
-def run_isolated(params: dict[str, int], database_url: str) -> dict[str, Any]:
+def describe_sync(result: dict[str, Any]) -> str:
+    """The sync-path figures, each against the regeneration time."""
+    update, one = result["update"], result["incremental"]
+    render = result["seconds"] or 1e-9
+    return (
+        f"\nsync path (local transport, eager tasks):\n"
+        f"  overlay update --now   {update['seconds']:.3f} s ({update['seconds'] / render:.1f}x "
+        f"regeneration), {update['queries']} queries, {update['nodes_in_sync']} nodes in sync, "
+        f"peak RSS {update['peak_rss_mb']:.1f} MB (before {update['baseline_rss_mb']:.1f} MB)\n"
+        f"  one vNIC created       {one['seconds']:.3f} s ({one['seconds'] / render:.1f}x "
+        f"regeneration) until {one['affected_nodes']} affected nodes were in sync, "
+        f"{one['queries']} queries; {one['nodes_not_in_sync']} node(s) not in sync after"
+    )
+
+
+def run_isolated(params: dict[str, int], database_url: str, *, sync: bool = False
+                 ) -> dict[str, Any]:
     manage = str(Path(settings.BASE_DIR) / "manage.py")
     with tempfile.TemporaryDirectory(prefix="overlay-bench-") as tmp:
         url = database_url or f"sqlite:///{tmp}/bench.sqlite3"
-        env = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": "",
-               "OVERLAY_TRANSPORT": "local", "OVERLAY_LOCAL_ROOT": tmp}
+        env = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": "", "REDIS_URL": "",
+               "OVERLAY_TRANSPORT": "local", "OVERLAY_LOCAL_ROOT": f"{tmp}/nodes",
+               "OVERLAY_AUTO_SYNC": "true"}
         if database_url:
             _create_database(database_url)
         try:
@@ -100,7 +137,13 @@ def run_isolated(params: dict[str, int], database_url: str) -> dict[str, Any]:
             step("migrate", "--noinput", "-v0")
             flags = [f"--{k}={v}" for k, v in params.items()]
             step("overlay_bench", "--phase=populate", *flags)
-            result = json.loads(step("overlay_bench", "--phase=measure").strip().splitlines()[-1])
+            def phase(name: str) -> dict[str, Any]:
+                return json.loads(step("overlay_bench", f"--phase={name}").strip()
+                                  .splitlines()[-1])
+            result = phase("measure")
+            if sync:
+                result["update"] = phase("update")
+                result["incremental"] = phase("incremental")
         except subprocess.CalledProcessError as exc:
             raise CommandError(f"benchmark step failed:\n{exc.stderr[-2000:]}") from exc
         finally:
@@ -145,7 +188,11 @@ def _drop_database(url: str) -> None:
 
 
 def populate(*, nodes: int, pdcs: int, rules: int, vnics: int) -> None:
-    """Bulk-insert a realistic cluster: no signals, so nothing is synced while building."""
+    """Bulk-insert a realistic cluster: no signals, so nothing is synced while building.
+
+    The pair keys are made with automatic sync off: the nodes are left pending, and the
+    set-up contacts none of them.
+    """
     node_rows = Node.objects.bulk_create([
         Node(hostname=f"cn{i:04d}.pdc{i % pdcs}", pdc=f"pdc{i % pdcs}",
              admin_ip=str(ipaddress.IPv4Address("10.0.0.0") + (i % pdcs) * 65536 + 10 + i),
@@ -185,7 +232,8 @@ def populate(*, nodes: int, pdcs: int, rules: int, vnics: int) -> None:
                  10 + i // len(network_rows)]))
         for i in range(vnics)
     ], batch_size=2000)
-    services.reconcile_ipsec_keys()
+    with override_settings(OVERLAY_AUTO_SYNC=False):
+        services.reconcile_ipsec_keys()
 
 
 def _rss_mb() -> float:
@@ -220,4 +268,63 @@ def measure() -> dict[str, Any]:
         "peak_rss_mb": round(_rss_mb(), 1),
         "baseline_rss_mb": round(baseline, 1),
         "engine": connection.vendor,
+    }
+
+
+@contextmanager
+def counted_queries() -> Iterator[list[int]]:
+    """Count the queries run on the default connection (without keeping their text)."""
+    count = [0]
+
+    def counter(execute: Callable[..., Any], sql: str, params: Any, many: bool,
+                context: Any) -> Any:
+        count[0] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counter):
+        yield count
+
+
+def measure_update() -> dict[str, Any]:
+    """`overlay update --now` of every node through the sync path, in this fresh process."""
+    baseline = _rss_mb()
+    started = time.perf_counter()
+    with counted_queries() as queries:
+        call_command("overlay", "update", "--now", "--yes", stdout=StringIO())
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": round(seconds, 4),
+        "queries": queries[0],
+        "peak_rss_mb": round(_rss_mb(), 1),
+        "baseline_rss_mb": round(baseline, 1),
+        "nodes_in_sync": Node.objects.filter(sync_status=SyncStatus.IN_SYNC).count(),
+    }
+
+
+def measure_incremental() -> dict[str, Any]:
+    """One vNIC created through the services, automatic sync on, tasks run eagerly: the
+    save returns once every node it affects was synced."""
+    network = VirtualNetwork.objects.order_by("overlay_rule__name", "name").first()
+    host = Node.objects.order_by("hostname").first()
+    if network is None or host is None:
+        raise CommandError("populate the cluster first")
+    used = set(Vnic.objects.filter(network=network).values_list("ip", flat=True))
+    ip = next(str(a) for a in ipaddress.IPv4Network(network.network).hosts()
+              if int(a) & 255 > 9 and str(a) not in used and str(a) != network.gateway)
+    in_sync_before = Node.objects.filter(sync_status=SyncStatus.IN_SYNC).count()
+    last = Deployment.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    started = time.perf_counter()
+    with override_settings(OVERLAY_AUTO_SYNC=True), counted_queries() as queries:
+        services.save(Vnic(vm_name="bench-new", node=host, network=network,
+                           mac="02:0e:0e:00:00:01", ip=ip))
+    seconds = time.perf_counter() - started
+    synced = Deployment.objects.filter(pk__gt=last)
+    return {
+        "seconds": round(seconds, 4),
+        "queries": queries[0],
+        "affected_nodes": synced.values("node").distinct().count(),
+        "results": sorted(set(synced.values_list("result", flat=True))),
+        "nodes_in_sync_before": in_sync_before,
+        "nodes_not_in_sync": Node.objects.exclude(sync_status=SyncStatus.IN_SYNC).count(),
+        "pending_requests": PendingSync.objects.count(),
     }
