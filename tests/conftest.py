@@ -32,6 +32,13 @@ def node_files_in_tmp(settings, tmp_path_factory) -> None:
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    """Hash test passwords with MD5: the production hasher spends a noticeable fraction of
+    a second per password on purpose, and no test measures the hasher's strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def security_limits(settings) -> None:
     """Tests log in and call the API far faster than people: no login lockout, and API
     rates no test reaches. tests/security overrides this fixture with the real limits."""
@@ -56,3 +63,13 @@ def demo_cluster(db, demo_state):
 @pytest.fixture
 def superuser(db, django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.invalid", "pw")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for ``bin/test``'s parallel run (``--dist loadgroup``): each test file stays
+    whole on one worker, so its module fixtures are built once, and the data-plane lab
+    files share one worker, so two labs (each a set of charons) never start at once."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        group = "dataplane" if path.startswith("tests/dataplane/") else path
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -356,7 +356,8 @@ class Lab:
         for host in self.charons:
             load = self._swanctl(host, "--load-all", "--noprompt", "--file",
                                  str(self._charon_dir(host) / "swanctl.conf"))
-            self._wait(lambda load=load: run(load, check=False).returncode == 0, 10,
+            # A deadline, not a delay: 30 s leaves room for a busy machine (parallel workers).
+            self._wait(lambda load=load: run(load, check=False).returncode == 0, 30,
                        f"charon of {host} to take its configuration")
         starting = [subprocess.Popen(self._swanctl(host, "--initiate", "--child", child,
                                                    "--timeout", "5"),
