@@ -7,6 +7,7 @@ REDIS_URL, DJANGO_SECRET_KEY and OVERLAY_TRANSPORT=ssh.
 """
 
 import contextlib
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Tags audit log entries with the request's user, address and entry point.
     "config.audit.AuditMiddleware",
+    # Auditors read everything and change nothing: every unsafe request of theirs is a 403.
+    "core.roles.AuditorReadOnlyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.security.SecretsKeyErrorMiddleware",
@@ -74,6 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "overlays.pages.context.roles",
             ],
         },
     },
@@ -110,7 +114,8 @@ if WHITENOISE_USE_FINDERS and not STATIC_ROOT.exists():
     with contextlib.suppress(OSError):
         STATIC_ROOT.mkdir(parents=True)
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
+# Operators (superusers, auditors) land on /ops/, vDC admins on their vDCs.
+LOGIN_REDIRECT_URL = "ops:landing"
 
 # --- Redis (locks, cache) -----------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -307,6 +312,7 @@ _AUDIT_EXCLUDED = {  # model: fields never logged (secrets; bookkeeping that syn
     "overlays.adminoverlayaddress": [],
     "overlays.firewallsettings": ["updated_at"],
     "overlays.ipseckey": ["secret_encrypted"],
+    "overlays.keyrotation": [],
     "auth.user": ["password", "last_login"],
     "auth.group": [],
 }
@@ -336,6 +342,34 @@ OVERLAY_SSH_PRIVATE_KEY = env.str("OVERLAY_SSH_PRIVATE_KEY", default="")
 OVERLAY_SSH_TIMEOUT = env.float("OVERLAY_SSH_TIMEOUT", default=10.0)
 OVERLAY_COMMAND_TIMEOUT = env.float("OVERLAY_COMMAND_TIMEOUT", default=60.0)
 
+
+def _management_sources(values: list[str]) -> list[str]:
+    """IPv4 addresses or networks, normalised; refused at start-up rather than at a push."""
+    parsed = []
+    for value in values:
+        try:
+            network = ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"OVERLAY_MANAGEMENT_SOURCES: {value!r} is not an "
+                                       "address or network.") from None
+        if network.version != 4:
+            raise ImproperlyConfigured(f"OVERLAY_MANAGEMENT_SOURCES: {value!r} is not IPv4; "
+                                       "the allow-list on external0 is IPv4.")
+        parsed.append(str(network.network_address) if network.num_addresses == 1
+                      else str(network))
+    return list(dict.fromkeys(parsed))
+
+
+# The management server's own source addresses, always let in by every node's allow-list
+# (comma separated addresses or networks). Empty: the addresses the SSH connections left
+# from at each node's last sync (Node.management_source).
+OVERLAY_MANAGEMENT_SOURCES = _management_sources(
+    [v for v in env.list("OVERLAY_MANAGEMENT_SOURCES", default=[]) if v.strip()])
+# The PDC the management server sits in: nodes of other PDCs are managed through their
+# external interface. Empty: the PDC of the nodes whose admin network holds a management
+# source, when exactly one PDC does; otherwise unknown.
+OVERLAY_MANAGEMENT_PDC = env.str("OVERLAY_MANAGEMENT_PDC", default="").strip()
+
 # Where managed files live on nodes: overrides of overlays.filegroups.DEFAULT_PATHS by
 # path key (usbkey_config, ike_config, ike_preshared, ipsec_policy, ipf_overlays,
 # ipf_admin); an unknown key is an error. ARP tables: each rule names its own file.
@@ -360,6 +394,26 @@ OVERLAY_RELOAD_COMMANDS = {
         "svcadm refresh ipfilter",
     ],
 }
+# Syntax checks run on the node against each uploaded file (still under its temporary
+# name, "{file}") before any file of the sync replaces a live one, by path key (as in
+# OVERLAY_PATHS). A check that exits non-zero keeps every old file; a key left out is not
+# checked on the node. The pre-shared keys file is never handed to a command: it is
+# parsed back here. Skipped by the local transport, which runs no command.
+OVERLAY_CHECK_COMMANDS = {
+    "ipf_overlays": "ipf -n -f {file}",
+    "ipf_admin": "ipf -n -f {file}",
+    "ike_config": "/usr/lib/inet/in.iked -c -f {file}",
+    "ipsec_policy": "ipsecconf -c {file}",  # never -f: that flushes the live policy
+}
+# Commit confirmed: before the ipsec and ipfilter reloads (which can cut the management
+# server off) the node keeps its previous files and starts a revert timer of its own; the
+# manager cancels it over a NEW SSH connection after the reloads. Unconfirmed within this
+# many seconds, the node restores its previous files and reloads them. 0: off.
+OVERLAY_CONFIRM_TIMEOUT = env.float("OVERLAY_CONFIRM_TIMEOUT", default=120.0)
+# Where the node keeps the previous files, the timer script and its verdict (mode 0700;
+# it holds a copy of the pre-shared keys while a change awaits confirmation).
+OVERLAY_CONFIRM_DIRECTORY = env.str("OVERLAY_CONFIRM_DIRECTORY",
+                                    default="/opt/custom/etc/overlay-confirm")
 
 # Every change schedules syncs of the nodes it affects; False stages changes until
 # `manage.py overlay update`. Bursts within OVERLAY_SYNC_DELAY seconds coalesce.
@@ -379,6 +433,10 @@ OVERLAY_SYNC_LOCK_WAIT = env.float("OVERLAY_SYNC_LOCK_WAIT", default=300.0)
 # A change queues another task for a node whose request had one queued longer ago than
 # this (the first may have died with its worker).
 OVERLAY_SYNC_QUEUED_TTL = env.float("OVERLAY_SYNC_QUEUED_TTL", default=30.0)
+# Syncs dispatched together (one change's nodes, an update, a reconcile) go to the workers
+# as tasks of at most this many nodes, each rendering them from one snapshot: fewer is more
+# parallel, more loads the cluster fewer times. Without a broker they run as one batch.
+OVERLAY_SYNC_BATCH_SIZE = env.int("OVERLAY_SYNC_BATCH_SIZE", default=25)
 OVERLAY_SYNC_KEY_PREFIX = env.str("OVERLAY_SYNC_KEY_PREFIX", default="overlay:sync")
 # celery beat refreshes every node this often, which catches up nodes that were down.
 OVERLAY_REFRESH_INTERVAL = env.float("OVERLAY_REFRESH_INTERVAL", default=300.0)
@@ -386,6 +444,16 @@ OVERLAY_REFRESH_INTERVAL = env.float("OVERLAY_REFRESH_INTERVAL", default=300.0)
 # coming or whose desired files differ from those deployed (0: never); a lost message costs
 # at most this long. Each run renders every node's files once.
 OVERLAY_RECONCILE_INTERVAL = env.float("OVERLAY_RECONCILE_INTERVAL", default=60.0)
+# Periodic IPSec key rotation under celery beat: every OVERLAY_KEY_ROTATION_CHECK_INTERVAL
+# seconds, the pairs whose key is older than OVERLAY_KEY_MAX_AGE_DAYS days get a new one
+# (both ends reachable) or are deferred to the next run. 0 days: off (the default).
+OVERLAY_KEY_MAX_AGE_DAYS = env.float("OVERLAY_KEY_MAX_AGE_DAYS", default=0.0)
+OVERLAY_KEY_ROTATION_CHECK_INTERVAL = env.float("OVERLAY_KEY_ROTATION_CHECK_INTERVAL",
+                                                default=3600.0)
+CELERY_BEAT_SCHEDULE = {
+    "rotate old IPSec keys": {"task": "overlays.rotate_old_keys",
+                              "schedule": OVERLAY_KEY_ROTATION_CHECK_INTERVAL},
+} if OVERLAY_KEY_MAX_AGE_DAYS > 0 and OVERLAY_KEY_ROTATION_CHECK_INTERVAL > 0 else {}
 
 LOGGING = {
     "version": 1,

@@ -86,6 +86,7 @@ LAYERS: tuple[Layer, ...] = (
                  "vdc.admin", "vdc.api.*", "vdc.management.*", "vdc.views", "vdc.forms",
                  "vdc.selectors", "vdc.urls", "vdc.templatetags.*",
                  "overlays.admin", "overlays.admin_forms", "overlays.api.*", "overlays.cli.*",
+                 "overlays.pages.*", "overlays.feedback",
                  "overlays.management.*", "config.*"),
           may_import=BELOW),
 )

@@ -11,10 +11,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import NameField, StrictCharField, StrictIntegerField
-from core.api.permissions import is_superuser
+from core.api.permissions import is_superuser, sees_everything
 from core.api.serializers import ServiceModelSerializer
 from nodes.models import Node
-from overlays import services
+from overlays import feedback, services
 from overlays.models import (
     ADMIN_OVERLAY_MTU,
     ADMIN_OVERLAY_RULE,
@@ -27,6 +27,7 @@ from overlays.models import (
     VirtualNetwork,
     Vnic,
 )
+from overlays.models.management import management_pdc
 from overlays.nodelist import ALL, NODES_MESSAGE, nodes_value, parse_nodes
 from overlays.rulestring import MTU_MAX, MTU_MIN
 from overlays.statefile.schema import READABLE_VERSIONS, VERSION
@@ -110,9 +111,68 @@ class OverlayRuleReadSerializer(OverlayRuleSerializer):
                                         "(superusers only).")
 
 
+# ------------------------------------------------------------- sync feedback (issue 12)
+
+class NodeSyncSerializer(serializers.Serializer):
+    node = serializers.CharField(help_text="Host name.")
+    sync_status = serializers.CharField(help_text="unknown, in_sync, pending or failed.")
+    queued = serializers.BooleanField(help_text="This request queued a sync of the node.")
+    message = serializers.CharField(required=False, help_text="Why it failed or is pending "
+                                    "(superusers and auditors only).")
+
+
+class SyncFeedbackSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=[feedback.FAILED, feedback.PENDING, feedback.IN_SYNC, feedback.NONE],
+        help_text="failed if any node failed, pending while any is not in sync, in_sync "
+        "when all are; none when no node holds this object.")
+    nodes = NodeSyncSerializer(many=True)
+
+
+class SyncFeedbackMixin:
+    """A ``sync`` field: the sync state of every node holding the object.
+
+    After a write these are the nodes the change queued syncs for (``queued``) plus the
+    nodes that hold the object anyway; on a read, the nodes that hold it. Read from one
+    query per response page (node states are cached in the serializer context).
+    """
+
+    def capture(self, write: object) -> None:
+        with feedback.capture_sync_requests() as queued:
+            write()
+        self.context["sync_queued"] = queued.node_ids
+
+    def related_node_ids(self, instance: object) -> set[int]:
+        raise NotImplementedError
+
+    @extend_schema_field(SyncFeedbackSerializer)
+    def get_sync(self, instance: object) -> dict[str, object]:
+        queued = self.context.get("sync_queued", set())
+        states = _node_states(self.context)
+        ids = self.related_node_ids(instance) | queued
+        picked = sorted((states[i] for i in ids if i in states), key=lambda s: s.hostname)
+        return {"state": feedback.overall(picked),
+                "nodes": [s.as_dict(queued=s.node_id in queued) for s in picked]}
+
+
+def _node_states(context: dict) -> dict[int, feedback.NodeState]:
+    """Every node's sync state, read once per response (after the write, if any)."""
+    states = context.get("_sync_states")
+    if states is None:
+        user = context["request"].user if "request" in context else None
+        states = context["_sync_states"] = feedback.all_sync_states(
+            with_messages=sees_everything(user))
+    return states
+
+
+def _carrier_ids(context: dict, rule: OverlayRule) -> set[int]:
+    """Nodes carrying ``rule``, from the nodes read once per response."""
+    return {s.node_id for s in _node_states(context).values() if rule.carries(s.hostname)}
+
+
 # -------------------------------------------------------------------------- networks
 
-class VirtualNetworkSerializer(ServiceModelSerializer):
+class VirtualNetworkSerializer(SyncFeedbackMixin, ServiceModelSerializer):
     """A virtual network: a subnet on one (rule, VXLAN, VLAN) segment, owned by a vDC."""
 
     vdc = NameField("vDC", queryset=Vdc.objects.all(), allow_null=True, required=False,
@@ -123,12 +183,31 @@ class VirtualNetworkSerializer(ServiceModelSerializer):
         read_only=True,
         help_text="NIC tag of VM NICs on this network: <overlay rule>/<VXLAN id>.")
     netmask = serializers.CharField(read_only=True)
+    warnings = serializers.SerializerMethodField(
+        help_text="What is allowed but probably a mistake (a subnet overlapping another of "
+        "the vDC's), shaped like errors: {field: [sentence]}; empty when nothing is.")
+    sync = serializers.SerializerMethodField(
+        help_text="Sync state of every node carrying the network's rule or hosting its "
+        "vNICs, and of the nodes this request queued syncs for.")
 
     class Meta:
         model = VirtualNetwork
         fields = ("name", "vdc", "overlay_rule", "vxlan_id", "vlan_id", "network", "netmask",
-                  "gateway", "mtu", "description", "nic_tag", "created_at", "updated_at")
+                  "gateway", "mtu", "description", "nic_tag", "sync", "warnings", "created_at",
+                  "updated_at")
         read_only_fields = ("created_at", "updated_at")
+
+    @extend_schema_field({"type": "object", "additionalProperties": {
+        "type": "array", "items": {"type": "string"}}})
+    def get_warnings(self, network: VirtualNetwork) -> dict[str, list[str]]:
+        if not isinstance(self.parent, serializers.ListSerializer) or not self.parent.instance:
+            return services.warnings_of(network)
+        siblings = self.context.get("_vdc_networks")
+        if siblings is None:  # a list: the listed networks' vDCs' networks, read once
+            vdcs = {n.vdc_id for n in self.parent.instance} - {None}
+            siblings = self.context["_vdc_networks"] = list(
+                VirtualNetwork.objects.filter(vdc_id__in=vdcs).only("name", "network", "vdc_id"))
+        return network.warnings(siblings)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -137,13 +216,24 @@ class VirtualNetworkSerializer(ServiceModelSerializer):
         return fields
 
     def persist(self, instance: VirtualNetwork) -> None:
-        services.save_network(instance, user=self.user)
+        self.capture(lambda: services.save_network(instance, user=self.user))
+
+    def related_node_ids(self, network: VirtualNetwork) -> set[int]:
+        hosts = self.context.get("_sync_hosts")
+        if hosts is None:
+            networks = self.parent.instance if isinstance(self.parent, serializers.ListSerializer) \
+                else [network]
+            hosts = self.context["_sync_hosts"] = {}
+            for network_id, node_id in Vnic.objects.filter(
+                    network__in=[n.pk for n in networks]).values_list("network_id", "node_id"):
+                hosts.setdefault(network_id, set()).add(node_id)
+        return _carrier_ids(self.context, network.overlay_rule) | hosts.get(network.pk, set())
 
 
 
 # ----------------------------------------------------------------------------- vNICs
 
-class VnicSerializer(ServiceModelSerializer):
+class VnicSerializer(SyncFeedbackMixin, ServiceModelSerializer):
     """A VM NIC on a virtual network; its MAC is unique within the network's rule."""
 
     node = NameField("node", slug_field="hostname", queryset=Node.objects.all(),
@@ -156,10 +246,14 @@ class VnicSerializer(ServiceModelSerializer):
         "synced), in_sync, pending or failed.")
     overlay_rule = serializers.CharField(source="network.overlay_rule.name", read_only=True)
     nic_tag = serializers.CharField(source="network.nic_tag", read_only=True)
+    sync = serializers.SerializerMethodField(
+        help_text="Sync state of every node whose files hold this vNIC (the nodes carrying "
+        "its rule, its host included), and of the nodes this request queued syncs for "
+        "(after a move, the old rule's and host's too).")
 
     class Meta:
         model = Vnic
-        fields = ("id", "vm_name", "vm_uuid", "node", "node_sync_status", "network",
+        fields = ("id", "vm_name", "vm_uuid", "node", "node_sync_status", "sync", "network",
                   "overlay_rule", "nic_tag", "mac", "ip", "ip6", "created_at", "updated_at")
         read_only_fields = ("id", "created_at", "updated_at")
 
@@ -170,7 +264,10 @@ class VnicSerializer(ServiceModelSerializer):
         return fields
 
     def persist(self, instance: Vnic) -> None:
-        services.save(instance)
+        self.capture(lambda: services.save(instance))
+
+    def related_node_ids(self, vnic: Vnic) -> set[int]:
+        return _carrier_ids(self.context, vnic.network.overlay_rule) | {vnic.node_id}
 
 
 
@@ -244,11 +341,23 @@ class FirewallSerializer(ServiceModelSerializer):
         child=StrictCharField(max_length=64), required=True,
         help_text='Addresses or networks allowed in on external0, e.g. ["198.51.100.0/24"].')
 
+    management_sources = serializers.ListField(
+        child=serializers.CharField(), read_only=True,
+        help_text="The management server's own sources, which every node's allow-list lets "
+        "in first: OVERLAY_MANAGEMENT_SOURCES, else the addresses learnt at the last syncs.")
+    management_pdc = serializers.SerializerMethodField(
+        help_text="The management server's PDC (OVERLAY_MANAGEMENT_PDC, else inferred); "
+        "null when unknown.")
+
     class Meta:
         model = FirewallSettings
-        fields = ("enabled", "allowed_sources", "updated_at")
+        fields = ("enabled", "allowed_sources", "management_sources", "management_pdc",
+                  "updated_at")
         read_only_fields = ("updated_at",)
         extra_kwargs = {"enabled": {"required": True}}
+
+    def get_management_pdc(self, _fw: FirewallSettings) -> str | None:
+        return management_pdc()
 
     def apply(self, instance: FirewallSettings, validated_data: dict[str, Any]) -> \
             FirewallSettings:
@@ -265,15 +374,17 @@ class IpsecKeySerializer(serializers.ModelSerializer):
     node_b = serializers.CharField(source="node_b.hostname", read_only=True)
     pdc_a = serializers.CharField(source="node_a.pdc", read_only=True)
     pdc_b = serializers.CharField(source="node_b.pdc", read_only=True)
+    age_days = serializers.SerializerMethodField(
+        help_text="Days since the pair got its current key (rotation, else creation).")
 
     class Meta:
         model = IpsecKey
-        fields = ("id", "node_a", "pdc_a", "node_b", "pdc_b", "created_at", "rotated_at")
+        fields = ("id", "node_a", "pdc_a", "node_b", "pdc_b", "created_at", "rotated_at",
+                  "age_days")
         read_only_fields = fields
 
-
-class RotatedSerializer(serializers.Serializer):
-    rotated = serializers.IntegerField(help_text="How many pairs got a fresh secret.")
+    def get_age_days(self, key: IpsecKey) -> float:
+        return round(services.key_age(key).total_seconds() / 86400, 1)
 
 
 class ReconciledSerializer(serializers.Serializer):
@@ -366,10 +477,16 @@ class ImportResultSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField()
     changes = serializers.ListField(child=serializers.CharField(),
                                     help_text="What the import changed (or would change).")
+    warnings = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Accepted but probably a mistake, by JSON path, shaped like errors "
+        '(e.g. {"networks[1].network": ["... overlaps ..."]}).')
 
 
 class MeSerializer(serializers.Serializer):
     username = serializers.CharField()
     is_superuser = serializers.BooleanField()
+    is_auditor = serializers.BooleanField(
+        help_text="Read-only role: sees what a superuser sees, changes nothing.")
     vdcs = serializers.ListField(child=serializers.CharField(),
                                  help_text="Names of the vDCs this user administers.")

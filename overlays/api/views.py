@@ -26,12 +26,18 @@ from rest_framework.views import APIView
 from config.audit import audit_context
 from config.celery import app as celery_app
 from core.api.filters import QueryFilter, QueryFilterBackend
-from core.api.permissions import is_superuser
+from core.api.permissions import is_auditor, is_superuser, sees_everything
 from core.api.schema import ApiSchema, error_response
 from core.api.tasks import TASK_ACCEPTED, json_safe, start_task
 from core.api.views import ApiViewMixin
 from nodes.models import Node
 from overlays import checks, mtu, services, statefile
+from overlays.api.keys import (
+    RotationReportSerializer,
+    RotationRequestSerializer,
+    rotate_for,
+    selected_keys,
+)
 from overlays.api.serializers import (
     AdminOverlayInputSerializer,
     AdminOverlaySerializer,
@@ -47,7 +53,6 @@ from overlays.api.serializers import (
     OverlayRuleSummarySerializer,
     ReconciledSerializer,
     ReportSerializer,
-    RotatedSerializer,
     StateFileSerializer,
     TaskStatusSerializer,
     VirtualNetworkSerializer,
@@ -116,7 +121,7 @@ class OverlayRuleViewSet(ApiViewMixin, viewsets.ModelViewSet):
     }
 
     def get_serializer_class(self) -> type[BaseSerializer]:
-        if is_superuser(self.request.user) or getattr(self, "swagger_fake_view", False):
+        if sees_everything(self.request.user) or getattr(self, "swagger_fake_view", False):
             return OverlayRuleSerializer
         return OverlayRuleSummarySerializer
 
@@ -255,18 +260,21 @@ class IpsecKeyViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
                            "Keys of pairs with a node in this PDC."),
     }
 
-    @extend_schema(request=None, responses=RotatedSerializer,
-                   summary="Give this pair a fresh secret")
+    @extend_schema(request=None, responses=RotationReportSerializer,
+                   summary="Give this pair a fresh secret, if both ends answer now")
     @action(detail=True, methods=["post"])
     def rotate(self, request: Request, pk: str) -> Response:
+        """Both ends are probed first; with one down the pair is deferred, never half-done."""
         key = self.get_object()
-        return Response({"rotated": services.rotate_ipsec_keys([key])})
+        return Response(rotate_for(request, [key]).as_dict())
 
-    @extend_schema(request=None, responses=RotatedSerializer, operation_id="ipsec_keys_rotate_all",
-                   summary="Give every pair a fresh secret")
+    @extend_schema(request=RotationRequestSerializer, responses=RotationReportSerializer,
+                   operation_id="ipsec_keys_rotate_all",
+                   summary="Rotate every pair (or a pair, a node's pairs, keys older than N "
+                           "days) whose two ends answer now")
     @action(detail=False, methods=["post"], url_path="rotate")
     def rotate_all(self, request: Request) -> Response:
-        return Response({"rotated": services.rotate_ipsec_keys()})
+        return Response(rotate_for(request, selected_keys(request)).as_dict())
 
     @extend_schema(request=None, responses=ReconciledSerializer,
                    summary="Create missing keys and remove stale ones")
@@ -389,7 +397,8 @@ class StateImportView(ApiViewMixin, APIView):
         with audit_context("import", user=request.user):
             report = statefile.import_state(request.data,
                                             dry_run=query.validated_data["dry_run"])
-        return Response({"dry_run": report.dry_run, "changes": list(report.changes)})
+        return Response({"dry_run": report.dry_run, "changes": list(report.changes),
+                         "warnings": report.warnings_by_path()})
 
 
 # ------------------------------------------------------------------------------- me
@@ -406,5 +415,6 @@ class MeView(APIView):
         return Response({
             "username": user.get_username(),
             "is_superuser": is_superuser(user),
+            "is_auditor": is_auditor(user) and not is_superuser(user),
             "vdcs": list(Vdc.objects.filter(admins=user).values_list("name", flat=True)),
         })

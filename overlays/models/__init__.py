@@ -10,6 +10,10 @@ module              holds
 ``admin_overlay``   ``AdminOverlay`` and ``AdminOverlayAddress`` (each node's
                     adminoverlay_0), and the admin overlay's defaults
 ``security``        ``FirewallSettings`` (the allow-list) and ``IpsecKey``
+``management``      the management server's sources and PDC, and the guards that
+                    keep a change from locking it out of a node (not a model)
+``adoption``        ``AdoptionRecord``: who adopted which nodes, when, what came in
+``rotation``        ``KeyRotation``: each pair's key rotation, done or deferred
 ``_common``         helpers the modules above share
 ==================  ===============================================================
 
@@ -18,7 +22,7 @@ admin, the API, the state-file import and the command line all give the same
 errors; ``overlays.services`` calls ``full_clean()`` before every save.
 
 Within the package the modules import one way: ``rules`` <- ``networks`` <-
-``admin_overlay``; ``security`` stands alone. May import ``core``, ``nodes.models``,
+``admin_overlay``; ``management`` <- ``security``. May import ``core``, ``nodes.models``,
 ``vdc.models`` and ``vdc.idranges``, the pure overlay modules (``rulestring``,
 ``snapshot``, ...) and ``overlays.secretbox``; never the selectors, services,
 changes, distribution or anything above them.
@@ -32,7 +36,9 @@ from overlays.models.admin_overlay import (
     AdminOverlay,
     AdminOverlayAddress,
 )
+from overlays.models.adoption import AdoptionRecord
 from overlays.models.networks import VirtualNetwork, VirtualNetworkQuerySet, Vnic, VnicQuerySet
+from overlays.models.rotation import KeyRotation, RotationOutcome
 from overlays.models.rules import (  # the two validators: migration 0001 names them here
     IANA_VXLAN_PORT,
     OverlayRule,
@@ -49,9 +55,12 @@ __all__ = [
     "IANA_VXLAN_PORT",
     "AdminOverlay",
     "AdminOverlayAddress",
+    "AdoptionRecord",
     "FirewallSettings",
     "IpsecKey",
+    "KeyRotation",
     "OverlayRule",
+    "RotationOutcome",
     "VirtualNetwork",
     "VirtualNetworkQuerySet",
     "Vnic",

@@ -289,7 +289,7 @@ def test_keys_show_pairs_and_dates_never_secrets(su):
     keys = response.json()["results"]
     assert len(keys) == 4  # cn21.brno with each node in prague
     assert set(keys[0]) == {"id", "node_a", "pdc_a", "node_b", "pdc_b", "created_at",
-                            "rotated_at"}
+                            "rotated_at", "age_days"}
     for key in IpsecKey.objects.all():
         assert key.secret not in response.content.decode()
         assert key.secret_encrypted not in response.content.decode()
@@ -304,7 +304,8 @@ def test_rotating_a_key_changes_only_that_pairs_secret(su):
     response = su.post(f"/api/v1/ipsec-keys/{target}/rotate/")
 
     after = {k.pk: k.secret for k in IpsecKey.objects.all()}
-    assert response.json() == {"rotated": 1}
+    assert response.json()["rotated"] == 1 and response.json()["deferred"] == 0
+    assert [p["key"] for p in response.json()["pairs"]] == [target]
     assert [pk for pk in before if before[pk] != after[pk]] == [target]
     assert su.get(f"/api/v1/ipsec-keys/{target}/").json()["rotated_at"] is not None
 
@@ -314,7 +315,8 @@ def test_rotating_all_keys(su):
 
     response = su.post("/api/v1/ipsec-keys/rotate/")
 
-    assert response.json() == {"rotated": IpsecKey.objects.count()}
+    assert response.json()["rotated"] == IpsecKey.objects.count()
+    assert response.json()["deferred"] == 0
 
 
 def test_reconcile_creates_keys_for_a_new_remote_node(su):
@@ -363,7 +365,8 @@ def test_import_dry_run_lists_changes_and_applies_nothing(su, demo_state):
     response = su.post("/api/v1/state/import/?dry_run=true", demo_state, format="json")
 
     assert response.status_code == 200
-    assert response.json() == {"dry_run": True, "changes": ["update network acme-web: mtu"]}
+    assert response.json() == {"dry_run": True, "changes": ["update network acme-web: mtu"],
+                               "warnings": {}}
     assert su.get("/api/v1/networks/acme-web/").json()["mtu"] == 1400
 
 
@@ -391,5 +394,5 @@ def test_import_problems_are_400s_keyed_by_json_path(su, demo_state):
 
 def test_me_tells_the_role(alice, su):
     assert alice.get("/api/v1/me/").json() == {"username": "alice", "is_superuser": False,
-                                                "vdcs": ["acme"]}
+                                                "is_auditor": False, "vdcs": ["acme"]}
     assert su.get("/api/v1/me/").json()["is_superuser"] is True
