@@ -308,38 +308,20 @@ def _steps(plan: Plan, staged: list[_Staged],
            reconnect: Connect | None
            ) -> tuple[list[activate.Step], confirm.Armed | None, list[CheckFailure]]:
     """The activation's steps, the timer it arms (if any) and refusals found here."""
-    keys = path_keys(node_paths())
-    templates = settings.OVERLAY_CHECK_COMMANDS
     temps = [item.temp for item in staged]
     paths = [*plan.considered, *(path for path, _digest in plan.stale)]
     steps = [activate.Step(activate.CLEAN, activate.cleanup_command(paths, keep=temps))]
-    refusals: list[CheckFailure] = []
-    checks: list[activate.Step] = []
+    refusals, on_node = _checks_to_run(staged)
     if staged:
         steps.append(activate.Step(activate.OWN, ownership_commands(
             [(item.temp, mode, owner, group) for item, (_change, (_data, mode, owner, group))
              in zip(staged, uploads, strict=True)]), ", ".join(i.change.path for i in staged)))
-    for item in staged:
-        path = item.change.path
-        key = keys.get(path)
-        if key == PRESHARED_KEY:
-            problems = preshared_problems(item.data.decode("utf-8", errors="replace"))
-            if problems:
-                refusals.append(CheckFailure(path=path, check="parsed here", exit_status=None,
-                                             output="; ".join(problems)))
-            continue
-        template = templates.get(key) if key else None
-        if template:
-            checks.append(activate.Step(activate.CHECK,
-                                        node_check_command(template, item.temp), path))
-    steps += checks
+    steps += [activate.Step(activate.CHECK, command, path) for path, command in on_node]
     armed: confirm.Armed | None = None
     timeout = float(settings.OVERLAY_CONFIRM_TIMEOUT or 0)
     risky = [item.change.path for item in staged if item.change.reload in REACHABILITY_ACTIONS]
     if risky and timeout > 0 and reconnect is not None:
-        actions = [action for action in RELOAD_ORDER if action in REACHABILITY_ACTIONS]
-        commands = [command for action in actions
-                    for command in settings.OVERLAY_RELOAD_COMMANDS.get(action, ())]
+        actions, commands = _reachability_reloads()
         command, armed = confirm.arm_command(
             directory=settings.OVERLAY_CONFIRM_DIRECTORY, timeout=timeout, paths=risky,
             actions=actions, commands=commands)
@@ -585,25 +567,43 @@ def _usbkey_bytes(change: FileChange, transport: Transport
     return merged, mode, owner, group
 
 
-def _check(staged: list[_Staged], transport: Transport, *, hostname: str,
-           outcome: ApplyOutcome) -> None:
-    """Run every staged file's check; raise CheckFailed naming each refusal."""
+def _checks_to_run(staged: list[_Staged]) -> tuple[list[CheckFailure], list[tuple[str, str]]]:
+    """Refusals of the keys file, parsed here (it never reaches a node command), and the
+    (path, check command) to run on the node for every other file that has a check."""
     keys = path_keys(node_paths())
-    commands = settings.OVERLAY_CHECK_COMMANDS
-    failures: list[CheckFailure] = []
-    on_node: list[tuple[str, str]] = []  # (path, check command) to run on the node
+    templates = settings.OVERLAY_CHECK_COMMANDS
+    refusals: list[CheckFailure] = []
+    on_node: list[tuple[str, str]] = []
     for item in staged:
         path = item.change.path
         key = keys.get(path)
         if key == PRESHARED_KEY:
             problems = preshared_problems(item.data.decode("utf-8", errors="replace"))
             if problems:
-                failures.append(CheckFailure(path=path, check="parsed here", exit_status=None,
+                refusals.append(CheckFailure(path=path, check="parsed here", exit_status=None,
                                              output="; ".join(problems)))
             continue
-        template = commands.get(key) if key else None
-        if template and transport.executes_commands:
+        template = templates.get(key) if key else None
+        if template:
             on_node.append((path, node_check_command(template, item.temp)))
+    return refusals, on_node
+
+
+def _reachability_reloads() -> tuple[list[str], list[str]]:
+    """The reload actions that can change reachability, in order, and their commands: what
+    the revert timer re-runs after restoring the previous files."""
+    actions = [action for action in RELOAD_ORDER if action in REACHABILITY_ACTIONS]
+    commands = [command for action in actions
+                for command in settings.OVERLAY_RELOAD_COMMANDS.get(action, ())]
+    return actions, commands
+
+
+def _check(staged: list[_Staged], transport: Transport, *, hostname: str,
+           outcome: ApplyOutcome) -> None:
+    """Run every staged file's check; raise CheckFailed naming each refusal."""
+    failures, on_node = _checks_to_run(staged)
+    if not transport.executes_commands:
+        on_node = []
     if on_node:  # every check in one command: one round trip
         result = transport.run(batch_script([command for _path, command in on_node]))
         for (path, command), (status, output) in zip(
@@ -629,9 +629,7 @@ def _arm(staged: list[_Staged], transport: Transport, *,
     risky = [item.change.path for item in staged if item.change.reload in REACHABILITY_ACTIONS]
     if not risky or timeout <= 0 or reconnect is None or not transport.executes_commands:
         return None
-    actions = [action for action in RELOAD_ORDER if action in REACHABILITY_ACTIONS]
-    commands = [command for action in actions
-                for command in settings.OVERLAY_RELOAD_COMMANDS.get(action, ())]
+    actions, commands = _reachability_reloads()
     return confirm.arm(transport, directory=settings.OVERLAY_CONFIRM_DIRECTORY,
                        timeout=timeout, paths=risky, actions=actions, commands=commands)
 
