@@ -8,8 +8,7 @@ from typing import Any
 
 from nodes.models import Deployment
 from overlays.cli import CliError
-from overlays.cli._common import table
-from overlays.cli.update import nodes_named
+from overlays.cli._common import nodes_named, table
 from overlays.distribution.drift import check_drift
 from overlays.selectors import load_snapshot
 

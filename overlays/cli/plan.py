@@ -13,6 +13,7 @@ from typing import Any
 
 from nodes.models import Node
 from overlays.cli import CliError
+from overlays.cli._common import nodes_named
 from overlays.distribution.preview import (
     CHANGES,
     FAILED,
@@ -22,7 +23,6 @@ from overlays.distribution.preview import (
     preview_nodes,
 )
 from overlays.filegroups import Scope
-from overlays.nodelist import split_hostnames
 
 NAME = "plan"
 HELP = ("Show, for each node (default: all), every file a sync would change as a unified "
@@ -39,18 +39,6 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--verify", action="store_true",
                         help="Plan 'overlay update --verify': also rewrite files changed by "
                              "hand since they were deployed.")
-
-
-def select_nodes(hosts: list[str] | str | None) -> list[Node]:
-    """Nodes by host name; every node when none is named."""
-    names = split_hostnames(hosts) if isinstance(hosts, str) else [h for h in hosts or [] if h]
-    if not names:
-        return list(Node.objects.order_by("hostname"))
-    found = {n.hostname: n for n in Node.objects.filter(hostname__in=names)}
-    missing = [name for name in names if name not in found]
-    if missing:
-        raise CliError(f"No node named {', '.join(missing)}.")
-    return [found[name] for name in dict.fromkeys(names)]
 
 
 def render_text(previews: list[NodePreview]) -> str:
@@ -112,7 +100,7 @@ def confirm_update(command: Any, options: dict[str, Any], nodes: list[Node],
 
 
 def run(command: Any, options: dict[str, Any]) -> None:
-    nodes = select_nodes(options.get("hosts"))
+    nodes = nodes_named(options.get("hosts"))
     if not nodes:
         command.stdout.write("no nodes")
         return

@@ -6,8 +6,8 @@ from argparse import ArgumentParser
 from typing import Any
 
 from overlays.cli import CliError
-from overlays.cli._common import table
-from overlays.cli.update import nodes_named, runs_here
+from overlays.cli._common import nodes_named, table
+from overlays.cli.update import runs_here
 from overlays.tasks import refresh_node, run_refresh
 
 NAME = "refresh"

@@ -12,15 +12,13 @@ from argparse import ArgumentParser
 from typing import Any
 
 from config.celery import app as celery_app
-from nodes.models import Node
 from overlays.cli import CliError
-from overlays.cli._common import table
+from overlays.cli._common import nodes_named, table
 from overlays.cli.plan import confirm_update
 from overlays.distribution.queue import request_syncs
 from overlays.distribution.run import release_rollback_holds, sync_many
 from overlays.filegroups import Scope, rule_groups
 from overlays.models import OverlayRule
-from overlays.nodelist import split_hostnames
 
 NAME = "update"
 HELP = "Push the desired files to every node, the nodes carrying RULE, or --nodes."
@@ -50,21 +48,6 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--yes", action="store_true",
                         help="Apply without showing the plan and asking (on a terminal the "
                              "plan is shown and confirmation asked; elsewhere it applies).")
-
-
-def nodes_named(spec: str | list[str] | None) -> list[Node]:
-    """Nodes by host name (comma-separated string or list); every node when empty."""
-    if isinstance(spec, str):
-        names = split_hostnames(spec)
-    else:
-        names = [n for n in (spec or []) if n]
-    if not names:
-        return list(Node.objects.order_by("hostname"))
-    found = {n.hostname: n for n in Node.objects.filter(hostname__in=names)}
-    missing = [name for name in names if name not in found]
-    if missing:
-        raise CliError(f"No node named {', '.join(missing)}.")
-    return [found[name] for name in dict.fromkeys(names)]
 
 
 def runs_here(options: dict[str, Any]) -> bool:
