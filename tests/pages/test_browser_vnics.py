@@ -29,9 +29,9 @@ def _playwright():
     return expect, sync_playwright
 
 
-def _log_in(page, base: str) -> None:
+def _log_in(page, base: str, username: str = "alice") -> None:
     page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r".*/$"))
@@ -117,6 +117,19 @@ def test_alice_creates_moves_and_deletes_a_vnic(live_server, users):
             response = page.goto(f"{base}/networks/globex-app/vnics/new/")
             assert response is not None and response.status == 404
             expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+
+            # The superuser's audit page shows alice's three changes, before and after.
+            operator = browser.new_context(viewport=DESKTOP).new_page()
+            operator.set_default_timeout(15_000)
+            _log_in(operator, base, "root")
+            operator.goto(f"{base}/ops/audit/?user=alice")
+            trail = operator.locator("main")
+            expect(trail).to_contain_text("3 entries match the filter")
+            expect(trail).to_contain_text("02:08:20:aa:00:09")
+            expect(trail).to_contain_text("192.168.10.13")  # before the move
+            expect(trail).to_contain_text("192.168.11.30")  # after it
+            operator.screenshot(path=str(SCREENSHOTS / "ops-audit-alice-1280.png"),
+                                full_page=True)
         finally:
             browser.close()
 
