@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from core.bulk_audit import log_bulk_writes
 from nodes.models import Node
 from overlays import changes, secretbox
 from overlays.generators import required_key_pairs
@@ -44,6 +45,7 @@ def reconcile_ipsec_keys() -> tuple[int, int]:
         key.secret = secretbox.new_preshared_key()
         new_keys.append(key)
     IpsecKey.objects.bulk_create(new_keys)
+    log_bulk_writes(IpsecKey, created=new_keys)  # who and when; never the secret
     if new_keys or stale:
         changes.keys_changed([(k.node_a_id, k.node_b_id) for k in new_keys]
                              + [pair for pair in existing if pair not in needed])

@@ -13,7 +13,7 @@ field validators), the rules across rows (a MAC once per overlay rule, an addres
 network) are checked once over the whole desired state with maps, in the model's words
 (``Vnic.mac_taken``, ``Vnic.ip_taken``), and the rows are created and updated in a few
 statements under the locks ``services.locking.lock_for_vnic_writes`` takes. They keep an
-audit entry each (``overlays.statefile.auditing``), and the nodes they affect are
+audit entry each (``core.bulk_audit``), and the nodes they affect are
 scheduled once (``changes.vnics_written``).
 
 Every problem is collected with its JSON path; on any problem, or a dry run, the one
@@ -35,6 +35,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from core.bulk_audit import log_bulk_writes
 from core.jsondoc import JsonDocumentError, check_depth
 from core.validators import normalize_mac, unstorable_text
 from nodes.models import Node
@@ -55,7 +56,6 @@ from overlays.models.networks import address_owner, vnic_owner
 from overlays.nodelist import NODES_MESSAGE, parse_nodes
 from overlays.selectors import load_snapshot, node_paths
 from overlays.services.locking import lock_for_vnic_writes
-from overlays.statefile.auditing import log_bulk_writes
 from overlays.statefile.schema import (
     ADDRESS_KEYS,
     ADMIN_OVERLAY_KEYS,

@@ -140,7 +140,7 @@ def test_no_secret_ever_reaches_the_log(users):
     assert "password" not in text
     # A key's deletion is audited, without its secret.
     IpsecKey.objects.filter(pk=keys[0].pk).delete()
-    deleted = LogEntry.objects.get_for_object(keys[0]).get()
+    deleted = LogEntry.objects.get_for_object(keys[0]).get(action=LogEntry.Action.DELETE)
     assert "secret_encrypted" not in deleted.changes
     text += json.dumps([deleted.changes, deleted.changes_text])
     for key in keys:
@@ -199,3 +199,24 @@ def test_retention_prunes_old_entries(users, settings):
     call_command("overlay", "audit-prune")
     assert not LogEntry.objects.filter(pk=old.pk).exists()
     assert LogEntry.objects.count() == total - 1
+
+
+def test_keys_created_for_a_new_node_are_audited_with_its_author_and_no_secret(users):
+    root = token_client(users["root"])
+    before = set(IpsecKey.objects.values_list("pk", flat=True))
+
+    created = root.post("/api/v1/nodes/", {
+        "hostname": "cn31.ostrava", "pdc": "ostrava", "admin_ip": "10.3.1.31",
+        "admin_netmask": "255.255.255.0", "external_ip": "203.0.113.31",
+        "ssh_host": "127.0.0.1"}, format="json")
+
+    assert created.status_code == 201, created.content
+    new_keys = IpsecKey.objects.exclude(pk__in=before)
+    assert new_keys.count() == 5  # one per node of the other PDCs
+    for key in new_keys:
+        (entry,) = entries_for(key)
+        assert entry.action == LogEntry.Action.CREATE
+        assert entry.actor == users["root"]
+        assert entry.additional_data["entry_point"] == "api"
+        assert "secret_encrypted" not in entry.changes
+        assert key.secret not in json.dumps([entry.changes, entry.changes_text])

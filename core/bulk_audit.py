@@ -1,12 +1,13 @@
-"""Audit entries for rows the import writes in bulk, the same as django-auditlog writes.
+"""Audit entries for rows written in bulk, the same as django-auditlog writes for a save.
 
 ``bulk_create`` and ``bulk_update`` send no signals, so django-auditlog would not see the
-vNICs an import creates or changes. ``log_bulk_writes`` writes for each row the entry the
-signal would have written (action, the fields' before and after values as the registry
-filters them, the object's primary key and text) and lets django-auditlog's own context
-receiver fill in who and from where (``config.audit.audit_context``: entry point
-``import``, the actor, the address), then inserts them all in a few statements. So the
-audit trail of an import lists one entry per vNIC, as it did when each was saved alone.
+rows an import or a key reconciliation writes that way. ``log_bulk_writes`` writes for each
+row the entry the signal would have written (action, the fields' before and after values as
+the registry filters them: an IPSec key's secret never, the object's primary key and text)
+and lets django-auditlog's own context receiver fill in who and from where
+(``config.audit``), then inserts them all in a few statements.
+
+Imports Django and django-auditlog only.
 """
 
 from __future__ import annotations
