@@ -152,7 +152,7 @@ def test_the_audit_trail_records_the_rotation_without_the_secret(synced):
 
     entries = LogEntry.objects.filter(content_type__model__in=["ipseckey", "keyrotation"])
     assert {e.content_type.model for e in entries} == {"ipseckey", "keyrotation"}
-    key_entry = entries.get(content_type__model="ipseckey")
+    key_entry = entries.get(content_type__model="ipseckey", action=LogEntry.Action.UPDATE)
     assert "rotated_at" in key_entry.changes_dict
     assert key_entry.additional_data["actor"] == "ops-alice"
     dump = json.dumps([e.changes_dict for e in entries]) + json.dumps(
