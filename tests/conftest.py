@@ -65,11 +65,21 @@ def superuser(db, django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.invalid", "pw")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for ``bin/test``'s parallel run (``--dist loadgroup``): each test file stays
-    whole on one worker, so its module fixtures are built once, and the data-plane lab
-    files share one worker, so two labs (each a set of charons) never start at once."""
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        group = "dataplane" if path.startswith("tests/dataplane/") else path
-        item.add_marker(pytest.mark.xdist_group(group))
+# A parallel run must not pass while tests silently did not run: xdist's file- and
+# group-based modes key their work by node id and drop tests that share one (schemathesis'
+# operation tests do). Every test that ran sends one teardown report.
+_FINISHED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        _FINISHED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER") or exitstatus != 0 or session.shouldstop:
+        return
+    if len(_FINISHED) < session.testscollected:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nERROR: {session.testscollected} tests were collected but only "
+              f"{len(_FINISHED)} ran: the scheduler dropped some (see bin/test on --dist).")

@@ -27,8 +27,10 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -123,6 +125,9 @@ class Lab:
         self.unattached: dict[str, str] = {}  # VM -> why it has no link
         self.overlays: dict[str, dict[tuple[str, int], _Overlay]] = {}
         self.charons: dict[str, subprocess.Popen[bytes]] = {}
+        # charon's control sockets: a Unix socket path must stay under 108 bytes, which a
+        # pytest tmp_path (deeper still under xdist) plus a namespace name can exceed.
+        self.socket_dir = Path(tempfile.mkdtemp(prefix=PREFIX + "-vici-"))
         self.expected_children: dict[str, int] = {}
         self.firewall = self.ipsec = False
         self._macs: dict[str, str] = {}
@@ -327,7 +332,10 @@ class Lab:
         return directory
 
     def _swanctl(self, host: str, *args: str) -> list[str]:
-        return ["swanctl", *args, "--uri", f"unix://{self._charon_dir(host)}/charon.vici"]
+        return ["swanctl", *args, "--uri", self._vici(host)]
+
+    def _vici(self, host: str) -> str:
+        return f"unix://{self.socket_dir}/{self.node_ns[host].rsplit('-', 1)[1]}.vici"
 
     def _start_ipsec(self) -> None:
         """A charon per node with IPSec peers, its translated configuration loaded once every
@@ -343,7 +351,7 @@ class Lab:
                 continue
             (directory / "swanctl.conf").write_text(swanctl.conf)
             (directory / "strongswan.conf").write_text(STRONGSWAN_CONF.format(
-                vici=f"unix://{directory}/charon.vici", log=directory / "charon.log"))
+                vici=self._vici(host), log=directory / "charon.log"))
             env = {**ENV, "STRONGSWAN_CONF": str(directory / "strongswan.conf")}
             with open(directory / "charon.out", "wb") as out:
                 # A private /run per charon: its pid file path is fixed (/var/run/charon.pid).
@@ -500,6 +508,7 @@ class Lab:
         for name in self.created:
             run(["ip", "netns", "del", name], check=False)
         self.created = []
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
 STRONGSWAN_CONF = """\
