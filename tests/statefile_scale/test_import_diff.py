@@ -19,7 +19,7 @@ from benchmarks import import_bench
 from config.audit import audit_context
 from nodes.models import Node
 from overlays import services
-from overlays.models import AdminOverlayAddress, VirtualNetwork, Vnic
+from overlays.models import AdminOverlayAddress, IpsecKey, VirtualNetwork, Vnic
 from overlays.statefile import StateFileError, export_state, import_state
 
 pytestmark = pytest.mark.django_db
@@ -74,6 +74,26 @@ def test_one_changed_vnic_costs_the_same_queries_whatever_the_size(settings):
         assert len(report.changes) == 1 and report.changes[0].endswith(": ip")
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+def keys_created_and_queries(nodes: int) -> tuple[int, int]:
+    """Every key of a cluster of ``nodes`` created again by one reconciliation."""
+    Vnic.objects.all().delete()
+    import_state(generated(nodes=nodes, networks=2, vnics=10))
+    IpsecKey.objects.all().delete()
+    with CaptureQueriesContext(connection) as queries:
+        created, _ = services.reconcile_ipsec_keys()
+    return created, len(queries)
+
+
+def test_creating_every_pair_key_takes_the_same_queries_whatever_the_pairs(settings):
+    settings.OVERLAY_AUTO_SYNC = False
+    few, few_queries = keys_created_and_queries(4)
+    many, many_queries = keys_created_and_queries(10)
+    assert (few, many) == (4, 25)  # two PDCs: 2 x 2 and 5 x 5 pairs across them
+    # Each key's audit entry names both hosts; they come from the nodes read once.
+    assert few_queries == many_queries, (few_queries, many_queries)
+    assert LogEntry.objects.filter(object_repr__startswith="IPSec key ").count() >= many
 
 
 # --- scheduling: from the diff, once per node ------------------------------------------------
