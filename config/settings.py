@@ -90,6 +90,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)  # the embedded default must work in a fresh clone
     # Take the write lock at BEGIN so concurrent syncs wait instead of failing "locked".
     DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
+    # Write-ahead log: readers (pages, the API) do not wait for a sync's write, and a commit
+    # does not wait for the disk (synchronous=NORMAL: after a power cut the last commits may
+    # be lost, never the database's consistency; a lost deployment record is a resync).
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
     # A file-backed test database lets a separate worker process share it.
     DATABASES["default"].setdefault("TEST", {"NAME": str(VAR_DIR / "test-db.sqlite3")})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -52,18 +52,28 @@ class LocalTransport(Transport):
         self.address = address
         self.root = Path(root)
         self.node_root = self.root / name
+        # Directories whose renames are made durable once, when the pass closes the
+        # transport (before it records the deployment), not once per file.
+        self._renamed_in: set[Path] = set()
+        self._checked_parents: dict[Path, Path] = {}
 
     def local_path(self, path: str) -> Path:
         """Where the absolute node path lives on this machine (ValueError for a bad path)."""
         return self.node_root / check_node_path(path).lstrip("/")
 
     def _checked_parent(self, target: Path) -> Path:
-        """Create the parent directory; refuse it if symlinks lead it out of the node root."""
+        """Create the parent directory; refuse it if symlinks lead it out of the node root.
+        Checked once per directory while the transport is open (a pass writes a handful of
+        directories, a few files each)."""
+        checked = self._checked_parents.get(target.parent)
+        if checked is not None:
+            return checked
         self.node_root.mkdir(parents=True, exist_ok=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         parent = target.parent.resolve()
         if not parent.is_relative_to(self.node_root.resolve()):
             raise TransportError(f"{target} resolves outside the node directory {self.node_root}")
+        self._checked_parents[target.parent] = parent
         return parent
 
     def read_file(self, path: str) -> bytes | None:
@@ -115,7 +125,7 @@ class LocalTransport(Transport):
         staged = self.local_path(temp)
         try:
             self._replace(staged, target)
-            _fsync_directory(target.parent)
+            self._renamed_in.add(target.parent)
         except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 staged.unlink()
@@ -192,7 +202,11 @@ class LocalTransport(Transport):
         return CommandResult(command=command, exit_status=0, stdout="", stderr="")
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Make this pass's renames durable: one fsync per directory it wrote into."""
+        for directory in sorted(self._renamed_in):
+            _fsync_directory(directory)
+        self._renamed_in.clear()
+        self._checked_parents.clear()
 
 
 def _fsync_directory(directory: Path) -> None:
