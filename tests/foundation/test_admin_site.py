@@ -29,6 +29,7 @@ from overlays.models import (
 )
 from overlays.statefile import import_state
 from tests.conftest import DEMO_FILE
+from tests.harness.admin_forms import change_form_data
 from vdc.models import Vdc
 
 REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
@@ -72,33 +73,6 @@ def client(demo_cluster, superuser, client):
 
 def url(model, view: str, *args: object) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
-
-
-def form_data(response) -> dict[str, object]:
-    """What the browser would post back: the change form's current values and its inlines."""
-    data: dict[str, object] = {}
-
-    def add(form) -> None:
-        for bound in form:
-            value = bound.value()
-            if bound.field.widget.__class__.__name__ == "CheckboxInput":
-                if value:
-                    data[bound.html_name] = "on"
-                continue
-            if value is None:
-                value = ""
-            if isinstance(value, list) and bound.field.__class__.__name__ == "LineListField":
-                value = "\n".join(value)
-            data[bound.html_name] = value
-
-    add(response.context["adminform"].form)
-    for inline in response.context.get("inline_admin_formsets", []):
-        formset = inline.formset
-        for key, value in formset.management_form.initial.items():
-            data[f"{formset.prefix}-{key}"] = value
-        for form in formset.forms:
-            add(form)
-    return data
 
 
 # --- every page loads -----------------------------------------------------------------------
@@ -154,7 +128,7 @@ def test_node_search_finds_by_address(client):
 def test_rule_with_a_port_out_of_range_is_shown_on_the_form(client):
     rule = OverlayRule.objects.get(name="customers")
     page = url(OverlayRule, "change", rule.pk)
-    data = form_data(client.get(page)) | {"port": "70000"}
+    data = change_form_data(client.get(page)) | {"port": "70000"}
     response = client.post(page, data)
     assert response.status_code == 200
     assert "65535" in " ".join(response.context["adminform"].form.errors["port"])
@@ -164,7 +138,7 @@ def test_rule_with_a_port_out_of_range_is_shown_on_the_form(client):
 def test_rule_with_a_port_of_another_rule_is_shown_on_the_form(client):
     rule = OverlayRule.objects.get(name="customers")
     page = url(OverlayRule, "change", rule.pk)
-    response = client.post(page, form_data(client.get(page)) | {"port": "4791"})
+    response = client.post(page, change_form_data(client.get(page)) | {"port": "4791"})
     assert "already used by overlay rule lab" in response.content.decode()
 
 
@@ -189,7 +163,7 @@ def test_rule_added_without_a_port_gets_the_next_free_one(client):
 def test_network_gateway_outside_the_network_is_shown_on_the_form(client):
     network = VirtualNetwork.objects.get(name="acme-web")
     page = url(VirtualNetwork, "change", network.pk)
-    response = client.post(page, form_data(client.get(page)) | {"gateway": "10.9.9.1"})
+    response = client.post(page, change_form_data(client.get(page)) | {"gateway": "10.9.9.1"})
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert "outside 192.168.10.0/24" in " ".join(errors["gateway"])
@@ -199,21 +173,21 @@ def test_network_gateway_outside_the_network_is_shown_on_the_form(client):
 def test_network_outside_its_vdc_range_is_shown_on_the_form(client):
     network = VirtualNetwork.objects.get(name="acme-web")
     page = url(VirtualNetwork, "change", network.pk)
-    response = client.post(page, form_data(client.get(page)) | {"vxlan_id": "300"})
+    response = client.post(page, change_form_data(client.get(page)) | {"vxlan_id": "300"})
     assert "outside vDC acme" in " ".join(response.context["adminform"].form.errors["vxlan_id"])
 
 
 def test_vdc_range_shrinking_below_a_network_is_shown_on_the_form(client):
     vdc = Vdc.objects.get(name="acme")
     page = url(Vdc, "change", vdc.pk)
-    response = client.post(page, form_data(client.get(page)) | {"vxlan_allowed": "150-199"})
+    response = client.post(page, change_form_data(client.get(page)) | {"vxlan_allowed": "150-199"})
     assert "acme-web" in " ".join(response.context["adminform"].form.errors["vxlan_allowed"])
 
 
 def test_changing_a_network_through_the_admin_saves_it(client):
     network = VirtualNetwork.objects.get(name="acme-web")
     page = url(VirtualNetwork, "change", network.pk)
-    response = client.post(page, form_data(client.get(page)) | {"description": "front end"})
+    response = client.post(page, change_form_data(client.get(page)) | {"description": "front end"})
     assert response.status_code == 302
     assert VirtualNetwork.objects.get(pk=network.pk).description == "front end"
 
@@ -221,7 +195,7 @@ def test_changing_a_network_through_the_admin_saves_it(client):
 def test_node_nic_tags_are_edited_one_per_line(client):
     node = Node.objects.get(hostname="cn01.prague")
     page = url(Node, "change", node.pk)
-    data = form_data(client.get(page))
+    data = change_form_data(client.get(page))
     assert data["nic_tags"] == "admin\nexternal"
     response = client.post(page, data | {"nic_tags": "external\nadmin\nstorage"})
     assert response.status_code == 302
@@ -259,7 +233,7 @@ def test_admin_overlay_page_shows_every_node_address_inline(client):
 def test_admin_overlay_inline_address_outside_the_subnet_is_shown_on_the_form(client):
     overlay = AdminOverlay.objects.get()
     page = url(AdminOverlay, "change", overlay.pk)
-    data = form_data(client.get(page))
+    data = change_form_data(client.get(page))
     ip_key = next(k for k, v in data.items() if k.endswith("-ip") and v == "10.44.44.11")
     response = client.post(page, data | {ip_key: "10.99.0.11"})
     assert response.status_code == 200
@@ -270,7 +244,7 @@ def test_admin_overlay_inline_address_outside_the_subnet_is_shown_on_the_form(cl
 def test_admin_overlay_inline_multicast_mac_is_shown_on_the_form(client):
     overlay = AdminOverlay.objects.get()
     page = url(AdminOverlay, "change", overlay.pk)
-    data = form_data(client.get(page))
+    data = change_form_data(client.get(page))
     mac_key = next(k for k, v in data.items() if k.endswith("-mac") and v.endswith(":01"))
     response = client.post(page, data | {mac_key: "01:11:22:33:44:55"})
     assert "is a multicast MAC address" in response.content.decode()
@@ -279,7 +253,7 @@ def test_admin_overlay_inline_multicast_mac_is_shown_on_the_form(client):
 def test_admin_overlay_inline_edit_is_saved(client):
     overlay = AdminOverlay.objects.get()
     page = url(AdminOverlay, "change", overlay.pk)
-    data = form_data(client.get(page))
+    data = change_form_data(client.get(page))
     ip_key = next(k for k, v in data.items() if k.endswith("-ip") and v == "10.44.44.11")
     response = client.post(page, data | {ip_key: "10.44.44.111"})
     assert response.status_code == 302
@@ -332,7 +306,7 @@ def test_firewall_source_that_is_not_a_network_is_shown_on_the_form(client):
     from overlays.models import FirewallSettings
 
     page = url(FirewallSettings, "change", FirewallSettings.load().pk)
-    data = form_data(client.get(page))
+    data = change_form_data(client.get(page))
     assert data["allowed_sources"] == "192.0.2.0/28"
     response = client.post(page, data | {"allowed_sources": "192.0.2.0/28\nbanana"})
     assert response.status_code == 200
@@ -351,7 +325,7 @@ def test_vnic_with_a_mac_of_the_same_rule_is_shown_on_the_form(client):
 
     vnic = Vnic.objects.get(vm_name="web02")
     page = url(Vnic, "change", vnic.pk)
-    response = client.post(page, form_data(client.get(page)) | {"mac": "02:08:20:aa:00:01"})
+    response = client.post(page, change_form_data(client.get(page)) | {"mac": "02:08:20:aa:00:01"})
     assert "web01" in " ".join(response.context["adminform"].form.errors["mac"])
 
 

@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 
 from nodes.models import Node
 from overlays.statefile import StateFileError, export_state, import_state
+from tests.harness.admin_forms import change_form_data
 
 
 @pytest.fixture(autouse=True)
@@ -108,36 +109,11 @@ def service(call: Callable[[], object]) -> str:
     raise Refused("the service accepted it")
 
 
-def admin_form_data(response) -> dict[str, object]:
-    """What a browser posts back: the change form's values and its inlines' management forms."""
-    data: dict[str, object] = {}
-
-    def add(form) -> None:
-        for bound in form:
-            value = bound.value()
-            if bound.field.widget.__class__.__name__ == "CheckboxInput":
-                if value:
-                    data[bound.html_name] = "on"
-                continue
-            if isinstance(value, list):
-                value = "\n".join(value)
-            data[bound.html_name] = "" if value is None else value
-
-    add(response.context["adminform"].form)
-    for inline in response.context.get("inline_admin_formsets", []):
-        formset = inline.formset
-        for key, value in formset.management_form.initial.items():
-            data[f"{formset.prefix}-{key}"] = value
-        for form in formset.forms:
-            add(form)
-    return data
-
-
 def admin(user: Any, page: str, changes: dict[str, object]) -> str:
     """Post the admin form at ``page`` with ``changes``; the errors it shows beside fields."""
     client = Client()
     client.force_login(user)
-    data = admin_form_data(client.get(page)) if page.endswith("/change/") else {}
+    data = change_form_data(client.get(page)) if page.endswith("/change/") else {}
     response = client.post(page, data | changes)
     if response.status_code != 200:
         raise Refused(f"the admin saved it ({response.status_code})")
