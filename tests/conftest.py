@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,27 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
         )
         if name and name != ":memory:":
             test["NAME"] = f"{name}_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """pytest-django's test database, with no other session left on it at the end.
+
+    A process a test started (a Celery worker killed mid-run) can leave a session open;
+    PostgreSQL then refuses to drop the database, and every run left one behind."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid), application_name FROM "
+                       "pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid()")
+        ended = cursor.fetchall()
+    if ended:
+        print(f"\nended {len(ended)} session(s) still open on the test database: "
+              f"{sorted(name or '?' for _, name in ended)}")
 
 
 @pytest.fixture(autouse=True)
