@@ -11,7 +11,8 @@ A pass (``sync_once``) of one node:
    left behind, and applies the plan (``apply``);
 4. records (``record_deployment``) the hashes of the files uploaded *and* applied, a
    ``Deployment`` (paths and hashes, never contents: the IPSec files hold keys), the
-   generation it deployed and the node's sync status, in one transaction. "In sync" is
+   generation it deployed, the node's sync status and, for a completed pass, the removal
+   of the outbox request it carried out, in one transaction. "In sync" is
    written only by a conditional update that finds no newer desired generation: a change
    that committed while the pass ran leaves the node pending.
 
@@ -80,6 +81,9 @@ class PassResult:
     deployment: Deployment | None
     plan: Plan | None = None
     retryable: bool = False
+    # Whether the completed pass removed the request it carried out, in its deployment's
+    # transaction (False: more was merged into it meanwhile); None: it removed nothing.
+    consumed: bool | None = None
 
     @property
     def result(self) -> str:
@@ -94,7 +98,8 @@ class PassResult:
 def record_deployment(node: Node, *, started: datetime, reason: str, scope: Scope,
                       result: str, error: str = "", outcome: ApplyOutcome | None = None,
                       sync_status: str | None = None, message: str = "",
-                      generation: int | None = None, **node_fields: object) -> Deployment:
+                      generation: int | None = None, consume: Claim | None = None,
+                      **node_fields: object) -> tuple[Deployment, bool]:
     """Record the pass: deployed hashes, the deployment and the node's sync status, at once.
 
     One transaction, so nobody sees the node in sync without its deployment. The node is
@@ -102,6 +107,9 @@ def record_deployment(node: Node, *, started: datetime, reason: str, scope: Scop
     edit of the node's other fields, and triggers nothing. ``generation``: the desired
     generation the pass deployed completely; ``in_sync`` is then written only if the node
     has no newer one (a change committed meanwhile), else the node stays pending.
+    ``consume``: the outbox request a completed pass carried out, removed in the same
+    transaction (one commit, and never a recorded pass whose request is still pending);
+    returns whether it was removed.
     """
     outcome = outcome or ApplyOutcome()
     now = timezone.now()
@@ -125,11 +133,14 @@ def record_deployment(node: Node, *, started: datetime, reason: str, scope: Scop
                                           "pass pushes them", **node_fields)
         elif sync_status is not None:
             nodes.update(sync_status=sync_status, sync_message=message[:2000], **node_fields)
-        return Deployment.objects.create(
+        deployment = Deployment.objects.create(
             node=node, started_at=started, finished_at=now, reason=reason[:255],
             scope=describe_scope(scope), result=result, error=error[:4000],
             files_changed=outcome.files_changed, commands=outcome.commands,
             confirmation=outcome.confirmation)
+        consumed = (consume is not None and result in COMPLETED
+                    and outbox.consume(node.pk, consume))
+        return deployment, consumed
 
 
 def release_rollback_holds(node_ids: Iterable[int]) -> list[int]:
@@ -219,20 +230,24 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
         return PassResult(deployment=None)
     scope, generation = _pass_scope(node, scope, claimed)
 
-    def record(result: str, **fields: object) -> Deployment:
-        return record_deployment(node, started=started, reason=reason, scope=scope,
-                                 result=result, **fields)
+    def record(result: str, *, plan: Plan | None = None, retryable: bool = False,
+               **fields: object) -> PassResult:
+        deployment, consumed = record_deployment(node, started=started, reason=reason,
+                                                 scope=scope, result=result, consume=claimed,
+                                                 **fields)
+        return PassResult(deployment=deployment, plan=plan, retryable=retryable,
+                          consumed=consumed if claimed is not None and result in COMPLETED
+                          else None)
 
     if node.status != NodeStatus.ONLINE:
         message = (f"node is {node.status}; its files are pushed when a refresh finds it "
                    "online")
         logger.info("sync %s: skipped, %s", node.hostname, message)
         if node.sync_status == SyncStatus.FAILED:  # keep the reason it failed for
-            return PassResult(deployment=record(
-                DeploymentResult.SKIPPED,
-                error=f"{message} (last failure: {node.sync_message})"))
-        return PassResult(deployment=record(DeploymentResult.SKIPPED, error=message,
-                                            sync_status=SyncStatus.PENDING, message=message))
+            return record(DeploymentResult.SKIPPED,
+                          error=f"{message} (last failure: {node.sync_message})")
+        return record(DeploymentResult.SKIPPED, error=message, sync_status=SyncStatus.PENDING,
+                      message=message)
     snapshot = (shared.for_node(node_id, max(generation, node.desired_generation))
                 if shared is not None else load_snapshot())
     view = snapshot.nodes_by_id.get(node_id)
@@ -244,8 +259,8 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
     except ValueError as exc:  # a rule the generators cannot render
         message = f"cannot render the files of {node.hostname}: {exc}"
         logger.error("sync %s: %s", node.hostname, message)
-        return PassResult(deployment=record(DeploymentResult.FAILED, error=message,
-                                            sync_status=SyncStatus.FAILED, message=message))
+        return record(DeploymentResult.FAILED, error=message, sync_status=SyncStatus.FAILED,
+                      message=message)
     logger.info("sync %s (%s, generation %d): %d file(s) considered, %d changed, %d no longer "
                 "desired%s", node.hostname, describe_scope(scope), generation,
                 len(plan.considered), len(plan.changes), len(plan.stale),
@@ -254,16 +269,14 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
         # A held node that needs nothing: the change that rolled back is no longer wanted.
         released = ({"rollback_hold": RollbackHold.RELEASED}
                     if node.rollback_hold == RollbackHold.HELD else {})
-        return PassResult(plan=plan, deployment=record(DeploymentResult.NO_CHANGE,
-                                                       sync_status=SyncStatus.IN_SYNC,
-                                                       generation=generation, **released))
+        return record(DeploymentResult.NO_CHANGE, plan=plan, sync_status=SyncStatus.IN_SYNC,
+                      generation=generation, **released)
     if node.rollback_hold == RollbackHold.HELD:
         message = (f"held: a change rolled back on {node.hostname} (see its failed "
                    "deployment); nothing is pushed until an operator runs `overlay update "
                    f"--force {node.hostname}`")
         logger.warning("sync %s: skipped, %s", node.hostname, message)
-        return PassResult(plan=plan, deployment=record(DeploymentResult.SKIPPED,
-                                                       error=message))
+        return record(DeploymentResult.SKIPPED, plan=plan, error=message)
 
     connected = False
     learnt: str | None = None  # the management server's address as this connection left it
@@ -294,17 +307,15 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
                     len(outcome.files_changed), len(outcome.commands))
         cleared = ({"rollback_hold": RollbackHold.NONE}
                    if node.rollback_hold != RollbackHold.NONE else {})
-        return PassResult(plan=plan, deployment=record(result, outcome=outcome,
-                                                       sync_status=SyncStatus.IN_SYNC,
-                                                       generation=generation, **cleared))
+        return record(result, plan=plan, outcome=outcome, sync_status=SyncStatus.IN_SYNC,
+                      generation=generation, **cleared)
     if outcome.rolled_back:
         # Not retried: repeating the change would cut the node off again. An operator
         # looks, then releases it (`overlay update --force HOST`).
         logger.error("sync %s: %s", node.hostname, outcome.error)
-        return PassResult(plan=plan, deployment=record(
-            DeploymentResult.FAILED, error=outcome.error, outcome=outcome,
-            sync_status=SyncStatus.FAILED, message=outcome.error,
-            rollback_hold=RollbackHold.HELD))
+        return record(DeploymentResult.FAILED, plan=plan, error=outcome.error,
+                      outcome=outcome, sync_status=SyncStatus.FAILED, message=outcome.error,
+                      rollback_hold=RollbackHold.HELD)
 
     exc = outcome.exception
     retryable = isinstance(exc, TransportError) and exc.retryable
@@ -324,10 +335,8 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
     else:
         message = outcome.error
     logger.warning("sync %s failed: %s", node.hostname, message)
-    deployment = record(DeploymentResult.FAILED, error=message, outcome=outcome,
-                        message=message, **status)
-    return PassResult(plan=plan, deployment=deployment,
-                      retryable=retryable and not final_attempt)
+    return record(DeploymentResult.FAILED, plan=plan, error=message, outcome=outcome,
+                  message=message, retryable=retryable and not final_attempt, **status)
 
 
 @dataclass
@@ -413,7 +422,8 @@ def _drain(node_id: int, own: Request | None, passes: list[PassResult], *,
             # The request stays pending: retried now, by the reconcile, or when a refresh
             # finds the node online again.
             return "retry" if result.retryable else "done"
-        if claimed is not None and not outbox.consume(node_id, claimed):
+        if claimed is not None and not (result.consumed if result.consumed is not None
+                                        else outbox.consume(node_id, claimed)):
             logger.info("sync of node %s: more was requested during the pass; another pass",
                         node_id)
 

@@ -20,7 +20,7 @@ from overlays.distribution import outbox
 from overlays.distribution.coordination import coordination
 from overlays.distribution.outbox import Request
 from overlays.distribution.plan import render_desired
-from overlays.distribution.run import run_sync, sync_many
+from overlays.distribution.run import run_sync, sync_many, sync_once
 from overlays.filegroups import IPF_ADMIN, IPF_OVERLAYS, IPSEC, USBKEY, arp_group
 from overlays.generators import render_node
 from overlays.selectors import load_snapshot, node_paths
@@ -85,6 +85,38 @@ def test_requests_merge_their_scopes_reasons_and_verify(node):
     assert not outbox.consume(node.pk, claimed)  # "c" arrived after the claim: kept
     assert outbox.consume(node.pk, outbox.claim(node.pk))
     assert outbox.claim(node.pk) is None
+
+
+def test_a_completed_pass_removes_its_request_in_the_transaction_that_records_it(
+        node, monkeypatch):
+    outbox.record({node.pk: Request(None, "a", False)}, change=False)
+    claimed = outbox.claim(node.pk)
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the database went away while recording")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Deployment.objects, "create", fails)
+        with pytest.raises(RuntimeError):
+            sync_once(node.pk, claimed=claimed)
+    assert outbox.pending(node.pk)  # nothing recorded, so the request is still there
+    assert Deployment.objects.count() == 0
+
+    done = sync_once(node.pk, claimed=claimed)
+    assert done.deployment.result == "ok"
+    assert done.consumed is True
+    assert not outbox.pending(node.pk)
+
+
+def test_a_pass_leaves_a_request_that_grew_while_it_ran(node):
+    outbox.record({node.pk: Request(frozenset({IPF_ADMIN}), "a", False)}, change=False)
+    claimed = outbox.claim(node.pk)
+    outbox.record({node.pk: Request(None, "b", False)}, change=False)  # during the pass
+
+    done = sync_once(node.pk, claimed=claimed)
+    assert done.deployment.result == "ok"
+    assert done.consumed is False
+    assert outbox.claim(node.pk).request.reason == "a\nb"  # kept for the next pass
 
 
 def test_a_change_advances_the_desired_generation_and_marks_an_in_sync_node_pending(node):
