@@ -99,7 +99,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if os.environ.get("PYTEST_XDIST_WORKER") or exitstatus != 0 or session.shouldstop:
+    worker = hasattr(session.config, "workerinput")  # xdist's mark of a worker process
+    if worker or exitstatus != 0 or session.shouldstop or session.config.option.collectonly:
         return
     if len(_FINISHED) < session.testscollected:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
