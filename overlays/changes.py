@@ -234,20 +234,34 @@ def _admin_overlay_affected(_pk: int, before: tuple | None, after: tuple | None
 def _address_state(address: AdminOverlayAddress) -> tuple:
     rule_id = (AdminOverlay.objects.filter(pk=address.admin_overlay_id)
                .values_list("overlay_rule_id", flat=True).first())
+    return address_facts(address, rule_id)
+
+
+def address_facts(address: AdminOverlayAddress, rule_id: int | None) -> tuple:
+    """The facts of an admin overlay address that node files depend on, the rule given."""
     return (address.node_id, address.ip, address.mac, rule_id)
 
 
 def _address_affected(_pk: int, before: tuple | None, after: tuple | None) -> Affected:
+    return _addresses_affected([(before, after)])
+
+
+def _addresses_affected(facts: Iterable[tuple[tuple | None, tuple | None]]) -> Affected:
     affected: Affected = {}
-    if before == after:
+    changed = [(before, after) for before, after in facts if before != after]
+    if not changed:
         return affected
     nodes = list(node_views())
-    for state in (before, after):
-        if state is None:
-            continue
-        host_id, _ip, _mac, rule_id = state
-        _add(affected, [host_id], frozenset({USBKEY}))
-        _add_arp_readers(affected, rule_view(rule_id), host_id, nodes)
+    rules: dict[int | None, RuleView | None] = {}
+    for before, after in changed:
+        for state in (before, after):
+            if state is None:
+                continue
+            host_id, _ip, _mac, rule_id = state
+            if rule_id not in rules:
+                rules[rule_id] = rule_view(rule_id)
+            _add(affected, [host_id], frozenset({USBKEY}))
+            _add_arp_readers(affected, rules[rule_id], host_id, nodes)
     return affected
 
 
@@ -348,6 +362,17 @@ def vnics_written(facts: Iterable[tuple[tuple | None, tuple | None]], *, reason:
     for host_id, rule_id in sorted(hosts, key=lambda pair: (pair[0], pair[1] or 0)):
         _add_arp_readers(affected, rules[rule_id], host_id, nodes)
     schedule(affected, reason=reason)
+
+
+def addresses_written(facts: Iterable[tuple[tuple | None, tuple | None]], *,
+                      reason: str) -> None:
+    """Many admin overlay addresses written at once: each affected node scheduled once.
+
+    ``facts`` holds each address's (before, after) as ``address_facts`` gives them; the
+    nodes are those ``tracking`` would find for each address alone, with one read of the
+    nodes and one per rule.
+    """
+    schedule(_addresses_affected(facts), reason=reason)
 
 
 def keys_changed(pairs: Iterable[tuple[int, int]], *, reason: str = "IPSec keys changed") -> None:

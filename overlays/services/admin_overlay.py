@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core.bulk_audit import log_bulk_writes
 from core.validators import normalize_mac, parse_ipv4_network, random_local_mac
 from nodes.models import Node
 from overlays import changes
@@ -26,7 +27,7 @@ from overlays.models import (
     Vnic,
 )
 from overlays.services.errors import merge_errors, renamed_errors
-from overlays.services.locking import Named, lock_named
+from overlays.services.locking import Named, lock_named, lock_nodes_against_deletion
 from overlays.services.rows import delete, save, save_changes
 
 FIRST_ADMIN_HOST = 11  # adminoverlay_0 addresses are assigned from .11 upward
@@ -77,13 +78,20 @@ def admin_overlay_renumber(overlay: AdminOverlay) -> list[AdminOverlayAddress]:
 
 
 def _next_admin_ip(overlay: AdminOverlay, taken: set[str]) -> str:
+    candidate = next(_free_admin_ips(overlay, taken), None)
+    if candidate is None:
+        raise ValidationError({"subnet": f"No free address left in {overlay.ip_network} "
+                                         f"from .{FIRST_ADMIN_HOST} upward."})
+    return candidate
+
+
+def _free_admin_ips(overlay: AdminOverlay, taken: set[str]) -> Iterator[str]:
+    """The overlay's usable addresses from .11 upward that are not in ``taken``."""
     net = overlay.ip_network
     for host in range(FIRST_ADMIN_HOST, net.num_addresses - 1):
         candidate = str(net.network_address + host)
         if candidate not in taken:
-            return candidate
-    raise ValidationError({"subnet": f"No free address left in {net} from "
-                                     f".{FIRST_ADMIN_HOST} upward."})
+            yield candidate
 
 
 # Fields of the rule and overlay models whose errors belong to the admin_overlay_init
@@ -138,9 +146,41 @@ def admin_overlay_init(
     except ValidationError as exc:
         raise renamed_errors(exc, lambda key: _ADMIN_OVERLAY_ERROR_KEYS.get(key, key)) from exc
     _set_admin_addresses(overlay, addresses or {})
-    for node in Node.objects.filter(admin_overlay_address__isnull=True):
-        admin_overlay_assign(node)
+    _assign_unaddressed(overlay)
     return overlay
+
+
+def _assign_unaddressed(overlay: AdminOverlay) -> None:
+    """Give every node without an address one, in host-name order, written together.
+
+    What ``admin_overlay_assign`` does for one node, for all of them in a fixed number of
+    queries (a cluster's first import assigns hundreds): the free IPs and MACs are read
+    once under the admin overlay's lock, and each new address is free and well formed by
+    construction, so no row needs the per-row checks against the others.
+    """
+    nodes = list(Node.objects.filter(admin_overlay_address__isnull=True).order_by("hostname"))
+    if not nodes:
+        return
+    lock_nodes_against_deletion(node.pk for node in nodes)
+    taken_ips = set(AdminOverlayAddress.objects.values_list("ip", flat=True))
+    taken_macs = set(AdminOverlayAddress.objects.values_list("mac", flat=True))
+    taken_macs |= set(Vnic.objects.filter(network__overlay_rule=overlay.overlay_rule_id)
+                      .values_list("mac", flat=True))
+    free_ips = _free_admin_ips(overlay, taken_ips)
+    created = []
+    for node in nodes:
+        ip = next(free_ips, None)
+        if ip is None:
+            raise ValidationError({"subnet": f"No free address left in {overlay.ip_network} "
+                                             f"from .{FIRST_ADMIN_HOST} upward."})
+        mac = random_local_mac(taken_macs)
+        taken_macs.add(mac)
+        created.append(AdminOverlayAddress(admin_overlay=overlay, node=node, ip=ip, mac=mac))
+    AdminOverlayAddress.objects.bulk_create(created)
+    log_bulk_writes(AdminOverlayAddress, created=created)
+    changes.addresses_written(
+        [(None, changes.address_facts(address, overlay.overlay_rule_id)) for address in created],
+        reason=f"admin overlay addresses assigned to {len(created)} node(s)")
 
 
 def _set_admin_addresses(overlay: AdminOverlay,

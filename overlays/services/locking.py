@@ -147,6 +147,12 @@ def lock_for_vnic_writes(network_ids: Iterable[int], node_ids: Iterable[int]) ->
     network_ids = sorted(set(network_ids))
     networks = _lock_rows(VirtualNetwork, network_ids)
     _lock_rows(OverlayRule, sorted({network.overlay_rule_id for network in networks}))
+    lock_nodes_against_deletion(node_ids)
+
+
+def lock_nodes_against_deletion(node_ids: Iterable[int]) -> None:
+    """Hold these nodes until the transaction ends (their delete waits, status updates do
+    not): rows about to be written for many nodes at once, in one statement."""
     node_ids = sorted(set(node_ids))
     if node_ids and connection.vendor == "postgresql":  # the ORM has no FOR KEY SHARE
         quote = connection.ops.quote_name

@@ -274,3 +274,88 @@ def test_cli_update_keeps_the_rule_and_ids_it_is_not_given(overlay):
     overlay = AdminOverlay.objects.get()
     assert (overlay.overlay_rule.name, overlay.vxlan_id, overlay.vlan_id, overlay.subnet) == (
         "adminoverlay", 3, 4, "10.55.55.0/24")
+
+
+# --- many nodes at once: the first import of a cluster assigns hundreds -------------------
+
+def drop_addresses() -> set[str]:
+    """Remove every node's address (as a node that never had one), keeping the overlay."""
+    hostnames = set(addresses())
+    for address in AdminOverlayAddress.objects.all():
+        services.delete(address)
+    return hostnames
+
+
+def test_assigning_every_node_takes_the_same_queries_whatever_the_nodes(overlay, make_node):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for extra in ([], [f"cn{n:02d}.prague" for n in range(3, 12)]):
+        for hostname in extra:
+            make_node(hostname)
+        assigned = drop_addresses()
+        with CaptureQueriesContext(connection) as queries:
+            services.admin_overlay_init()
+        assert set(addresses()) == assigned
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+
+
+def test_addresses_assigned_together_are_distinct_audited_and_each_node_scheduled(overlay,
+                                                                                  make_node):
+    from auditlog.models import LogEntry
+
+    from overlays import changes
+    from overlays.filegroups import USBKEY, arp_group
+
+    make_node("cn03.prague")
+    hostnames = drop_addresses()
+    LogEntry.objects.all().delete()
+    with changes.batch() as collected:
+        services.admin_overlay_init()
+    found = addresses()
+    assert [found[h][0] for h in sorted(hostnames)] == [
+        "10.44.44.11", "10.44.44.12", "10.44.44.13", "10.44.44.14"]
+    assert len({mac for _ip, mac in found.values()}) == 4
+    created = LogEntry.objects.filter(action=LogEntry.Action.CREATE,
+                                      object_repr__in=[f"{h} {ip}" for h, (ip, _) in
+                                                       found.items()])
+    assert created.count() == 4
+    assert all(set(entry.changes_dict) >= {"ip", "mac", "node"} for entry in created)
+    arp = arp_group(overlay.overlay_rule.arp_file)
+    node_ids = {a.node_id for a in AdminOverlayAddress.objects.all()}
+    assert set(collected.files) == node_ids
+    # Its own usbkey line, and every other carrier's ARP table of the admin rule.
+    assert all(collected.files[n] == frozenset({USBKEY, arp}) for n in node_ids)
+
+
+def test_a_new_address_never_takes_a_mac_a_vnic_holds_on_the_admin_rule(
+        overlay, cn01, make_network, make_vnic, monkeypatch):
+    import core.validators
+
+    net = make_network("mgmt", overlay_rule=overlay.overlay_rule, vxlan_id=3, vlan_id=0,
+                       network="10.45.0.0/24", gateway=None, mtu=1300)
+    make_vnic(net, "02:00:00:00:00:99", "10.45.0.21", vm_name="mgmt01")
+    drop_addresses()
+    # The random draw first hits the vNIC's MAC, then a free one.
+    draws = iter([0, 0, 0, 0, 0x99] + [0, 0, 0, 0, 0x77] + [0, 0, 0, 0, 0x55]
+                 + [0, 0, 0, 0, 0x33])
+    monkeypatch.setattr(core.validators.secrets, "randbelow", lambda _n: next(draws))
+    services.admin_overlay_init()
+    macs = sorted(mac for _ip, mac in addresses().values())
+    assert "02:00:00:00:00:99" not in macs
+    assert macs == ["02:00:00:00:00:33", "02:00:00:00:00:55", "02:00:00:00:00:77"]
+
+
+def test_a_subnet_with_room_for_some_nodes_only_assigns_none(nodes, make_node):
+    from django.core.exceptions import ValidationError
+
+    make_node("cn03.prague")
+    make_node("cn04.prague")
+    with pytest.raises(ValidationError) as caught:
+        services.admin_overlay_init(subnet="10.44.44.0/28")  # .11 to .14: four of five nodes
+    assert caught.value.message_dict == {
+        "subnet": ["No free address left in 10.44.44.0/28 from .11 upward."]}
+    assert not AdminOverlayAddress.objects.exists()
+    assert not AdminOverlay.objects.exists()
