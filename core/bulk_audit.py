@@ -5,7 +5,7 @@ rows an import or a key reconciliation writes that way. ``log_bulk_writes`` writ
 row the entry the signal would have written (action, the fields' before and after values as
 the registry filters them: an IPSec key's secret never, the object's primary key and text)
 and lets django-auditlog's own context receiver fill in who and from where
-(``config.audit``), then inserts them all in a few statements.
+(``config.audit``), once per call, then inserts them all in a few statements.
 
 Imports Django and django-auditlog only.
 """
@@ -36,7 +36,7 @@ def log_bulk_writes(model: type[models.Model], *, created: Sequence[models.Model
         return 0
     content_type = ContentType.objects.get_for_model(model)
     as_json = settings.AUDITLOG_STORE_JSON_CHANGES
-    cid = get_cid()
+    context = _context_fields(cid=get_cid())
     entries = []
     for action, before, after in (
             *((LogEntry.Action.CREATE, None, row) for row in created),
@@ -44,13 +44,21 @@ def log_bulk_writes(model: type[models.Model], *, created: Sequence[models.Model
         changes = model_instance_diff(before, after, use_json_for_changes=as_json)
         if not changes:
             continue
-        entry = LogEntry(content_type=content_type, object_pk=after.pk, object_id=after.pk,
-                         object_repr=smart_str(after), action=action, changes=changes,
-                         cid=cid)
-        # What LogEntry.objects.create() would trigger: the context's actor, address and
-        # entry point, filled in by django-auditlog's receiver.
-        pre_save.send(sender=LogEntry, instance=entry, raw=False, using=entry._state.db,
-                      update_fields=None)
-        entries.append(entry)
+        entries.append(LogEntry(content_type=content_type, object_pk=after.pk,
+                                object_id=after.pk, object_repr=smart_str(after),
+                                action=action, changes=changes, **context))
     LogEntry.objects.bulk_create(entries, batch_size=1000)
     return len(entries)
+
+
+def _context_fields(**given: object) -> dict[str, object]:
+    """The fields django-auditlog's receivers fill in on an entry about to be saved (the
+    context's actor, address and entry point): the same for every entry of one write, so
+    they are asked once, of a blank entry, instead of once per row."""
+    blank = LogEntry(**given)
+    before = {f.attname: getattr(blank, f.attname) for f in LogEntry._meta.concrete_fields}
+    pre_save.send(sender=LogEntry, instance=blank, raw=False, using=blank._state.db,
+                  update_fields=None)
+    filled = {f.attname: getattr(blank, f.attname) for f in LogEntry._meta.concrete_fields}
+    return {**given, **{name: value for name, value in filled.items()
+                        if value != before[name]}}

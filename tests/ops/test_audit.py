@@ -218,5 +218,6 @@ def test_keys_created_for_a_new_node_are_audited_with_its_author_and_no_secret(u
         assert entry.action == LogEntry.Action.CREATE
         assert entry.actor == users["root"]
         assert entry.additional_data["entry_point"] == "api"
+        assert entry.remote_addr == "127.0.0.1"  # written in bulk: the context asked once
         assert "secret_encrypted" not in entry.changes
         assert key.secret not in json.dumps([entry.changes, entry.changes_text])
