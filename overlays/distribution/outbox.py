@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
@@ -60,12 +60,14 @@ class Request:
 
 @dataclass(frozen=True)
 class Claim:
-    """A node's pending request as a sync took it up (``claim``)."""
+    """A node's pending request as a sync took it up (``claim``), with the node's row as
+    it was read in the same statement."""
 
     request: Request
     base_generation: int  # every change up to here was deployed before this request
-    generation: int  # the request covers every change up to here (read before the row)
+    generation: int  # the request covers every change up to here (read with the row)
     revision: int
+    node: Node = field(compare=False, repr=False)
 
 
 def split_reasons(text: str) -> list[str]:
@@ -172,25 +174,21 @@ def stage(node_ids: Iterable[int], *, reason: str) -> None:
 def claim(node_id: int) -> Claim | None:
     """The node's pending request, left in place until ``consume``; None when there is none.
 
-    The node's desired generation is read before and after the request: a change commits
-    its generation and its request together, so when both reads agree the request covers
-    every change up to that generation (or a completed sync took them up before) and no
-    other.
+    The node and its request are read in one statement, so from one snapshot: a change
+    commits its desired generation and its request together, so the request covers every
+    change up to that generation (or a completed sync took them up before) and no other.
     """
-    generations = Node.objects.filter(pk=node_id).values_list("desired_generation", flat=True)
-    generation = generations.first()
-    while True:
-        row = PendingSync.objects.filter(node_id=node_id).first()
-        again = generations.first()
-        if again == generation:
-            break
-        generation = again  # a change committed meanwhile: read its request too
-    if row is None or generation is None:
+    node = Node.objects.select_related("pending_sync").filter(pk=node_id).first()
+    try:
+        row = node.pending_sync if node is not None else None
+    except PendingSync.DoesNotExist:
+        row = None
+    if row is None:
         return None
     return Claim(request=Request(scope=scope_from(row.scope), reason=row.reasons,
                                  verify=row.verify),
-                 base_generation=row.base_generation, generation=generation,
-                 revision=row.revision)
+                 base_generation=row.base_generation, generation=node.desired_generation,
+                 revision=row.revision, node=node)
 
 
 def consume(node_id: int, claimed: Claim) -> bool:

@@ -44,6 +44,8 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from nodes.models import (
@@ -73,6 +75,8 @@ logger = logging.getLogger(__name__)
 
 COMPLETED = (DeploymentResult.OK, DeploymentResult.NO_CHANGE)
 
+
+NEWER_CHANGES_ARRIVED = "newer changes arrived during the sync; the next pass pushes them"
 
 @dataclass
 class PassResult:
@@ -122,17 +126,21 @@ def record_deployment(node: Node, *, started: datetime, reason: str, scope: Scop
             update_fields=["sha256", "deployed_at"])
         if outcome.forgotten:
             DeployedFile.objects.filter(node=node, path__in=outcome.forgotten).delete()
-        nodes = Node.objects.filter(pk=node.pk)
+        # The node in one statement: the generation deployed, and "in sync" only when no
+        # newer one was committed meanwhile (decided by the database, not read first).
+        updates: dict[str, object] = dict(node_fields)
         if generation is not None:
-            nodes.filter(synced_generation__lt=generation).update(synced_generation=generation)
+            updates["synced_generation"] = Greatest(F("synced_generation"), Value(generation))
         if sync_status == SyncStatus.IN_SYNC and generation is not None:
-            if not nodes.filter(desired_generation=generation).update(
-                    sync_status=SyncStatus.IN_SYNC, sync_message="", **node_fields):
-                nodes.update(sync_status=SyncStatus.PENDING,
-                             sync_message="newer changes arrived during the sync; the next "
-                                          "pass pushes them", **node_fields)
+            current = Q(desired_generation=generation)
+            updates["sync_status"] = Case(When(current, then=Value(SyncStatus.IN_SYNC)),
+                                          default=Value(SyncStatus.PENDING))
+            updates["sync_message"] = Case(When(current, then=Value("")),
+                                           default=Value(NEWER_CHANGES_ARRIVED))
         elif sync_status is not None:
-            nodes.update(sync_status=sync_status, sync_message=message[:2000], **node_fields)
+            updates |= {"sync_status": sync_status, "sync_message": message[:2000]}
+        if updates:
+            Node.objects.filter(pk=node.pk).update(**updates)
         deployment = Deployment.objects.create(
             node=node, started_at=started, finished_at=now, reason=reason[:255],
             scope=describe_scope(scope), result=result, error=error[:4000],
@@ -224,7 +232,8 @@ def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bo
     holds the node's desired generation; else the pass loads its own.
     """
     started = timezone.now()
-    node = Node.objects.filter(pk=node_id).first()  # before the snapshot: see _pass_scope
+    # Read before the snapshot (see _pass_scope): with the request when there is one.
+    node = claimed.node if claimed is not None else Node.objects.filter(pk=node_id).first()
     if node is None:
         logger.info("sync of node %s: the node no longer exists", node_id)
         return PassResult(deployment=None)
@@ -422,10 +431,16 @@ def _drain(node_id: int, own: Request | None, passes: list[PassResult], *,
             # The request stays pending: retried now, by the reconcile, or when a refresh
             # finds the node online again.
             return "retry" if result.retryable else "done"
-        if claimed is not None and not (result.consumed if result.consumed is not None
-                                        else outbox.consume(node_id, claimed)):
-            logger.info("sync of node %s: more was requested during the pass; another pass",
-                        node_id)
+        if claimed is None:
+            continue  # only the caller's own request: see whether one came meanwhile
+        removed = (result.consumed if result.consumed is not None
+                   else outbox.consume(node_id, claimed))
+        if removed:
+            # Drained: a request committed after the removal found the lock taken, and
+            # ``run_sync`` takes it up once the lock is released.
+            return None
+        logger.info("sync of node %s: more was requested during the pass; another pass",
+                    node_id)
 
 
 def retry_delay(retries: int) -> float:

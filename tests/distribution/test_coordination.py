@@ -332,3 +332,18 @@ def test_scoped_rendering_matches_on_the_demo_cluster(demo_cluster):
         assert render_desired(snapshot, node, every_group, node_paths()).files == \
             full.files
 
+
+
+def test_a_claim_reads_the_generation_and_its_request_in_one_statement(
+        node, django_assert_num_queries):
+    # A change commits its generation and its request together: read in one statement,
+    # both come from one snapshot, so the claim never pairs a request with a generation
+    # it does not cover.
+    outbox.record({node.pk: Request(frozenset({IPF_ADMIN}), "a", False)}, change=True)
+    with django_assert_num_queries(1):
+        claimed = outbox.claim(node.pk)
+    node.refresh_from_db()
+    assert claimed.generation == node.desired_generation
+    assert claimed.request == Request(frozenset({IPF_ADMIN}), "a", False)
+    with django_assert_num_queries(1):
+        assert outbox.claim(node.pk + 1000) is None  # no such node
