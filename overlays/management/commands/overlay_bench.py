@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from io import StringIO
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management import call_command
@@ -153,7 +154,7 @@ def run_isolated(params: dict[str, int], database_url: str, *, sync: bool = Fals
 
 
 def _database_name(url: str) -> str:
-    name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+    name = urlsplit(url).path.lstrip("/")  # also with ?host=/var/run/postgresql (a socket)
     if not name.replace("_", "").isalnum() or "bench" not in name:
         raise CommandError("The scratch database name must be alphanumeric and contain "
                            "'bench', e.g. postgres://postgres@127.0.0.1:5432/overlay_bench.")
