@@ -123,8 +123,9 @@ def dispatch(node_ids: Iterable[int], *, force: bool = False) -> list[int]:
         logger.info("sync of node(s) %s already queued; requests merged",
                     ", ".join(map(str, ids)))
         return []
-    # Marked first: an eager task clears its own mark when it starts.
-    outbox.mark_dispatched(due)
+    eager = sync_node.app.conf.task_always_eager
+    if not eager:  # without a broker the tasks run here and now: none to wait for
+        outbox.mark_dispatched(due)  # first: the task clears its mark when it starts
     delay = settings.OVERLAY_SYNC_DELAY
     queued: list[int] = []
     try:
@@ -177,9 +178,10 @@ def _sync_one(task: Task, node_id: int, *, reason: str = "", scope: list[str] | 
               verify: bool = False, shared: SharedSnapshot | None = None) -> dict:
     """One node of a ``sync_node`` task; with ``shared``, one of a batch (a retry is then
     queued for the node alone instead of retrying the whole task)."""
-    outbox.started(node_id)
     max_retries = int(settings.OVERLAY_SYNC_MAX_RETRIES)
     eager = bool(task.request.is_eager)
+    if not eager:  # an eager task was never marked as queued (``dispatch``)
+        outbox.started(node_id)
     # Run eagerly (no broker), a retry would hold up the caller: the first failure
     # is final, and the node is caught up by the next refresh or `overlay update`.
     final = eager or task.request.retries >= max_retries

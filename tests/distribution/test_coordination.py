@@ -347,3 +347,25 @@ def test_a_claim_reads_the_generation_and_its_request_in_one_statement(
     assert claimed.request == Request(frozenset({IPF_ADMIN}), "a", False)
     with django_assert_num_queries(1):
         assert outbox.claim(node.pk + 1000) is None  # no such node
+
+
+def test_without_a_broker_nodes_a_failed_batch_never_reached_wait_for_no_task(
+        node, monkeypatch):
+    # Without a broker the batch runs here, at once: its requests are never marked as
+    # queued, so those it never reached (an error stopped it) are the reconcile's to queue
+    # straight away, not after OVERLAY_SYNC_QUEUED_TTL.
+    from django.utils import timezone
+
+    from overlays.distribution import queue
+
+    other = services.save(Node(hostname="cn02", pdc="prague", admin_ip="10.0.0.12"))
+    PendingSync.objects.filter(node=other).delete()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the first node's pass")
+
+    monkeypatch.setattr(queue, "run_sync", broken)
+    with pytest.raises(RuntimeError):
+        queue.request_syncs([node.pk, other.pk], reason="operator")
+    assert set(PendingSync.objects.values_list("dispatched_at", flat=True)) == {None}
+    assert outbox.undispatched(queued_before=timezone.now()) == sorted([node.pk, other.pk])
