@@ -9,8 +9,9 @@ A change that affects a node's files writes, in its own transaction (``record``)
 
 The row is the request; a Celery task is only its messenger. ``queue`` queues a task
 after commit and marks the row dispatched; the task clears that mark when it starts
-(``started``), and a sync removes the row only when it completed and no request was
-merged in meanwhile (``consume``). So a broker that is down, a message lost with a
+(``started``; without a broker the task runs at once and nothing is marked), and a sync
+removes the row only when it completed and no request was merged in meanwhile
+(``consume``). So a broker that is down, a message lost with a
 worker, or a worker killed in the middle of a sync leave the row in place, and the
 periodic reconcile queues it again.
 
