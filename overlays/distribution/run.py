@@ -74,9 +74,8 @@ from overlays.snapshot import FirewallView
 logger = logging.getLogger(__name__)
 
 COMPLETED = (DeploymentResult.OK, DeploymentResult.NO_CHANGE)
-
-
 NEWER_CHANGES_ARRIVED = "newer changes arrived during the sync; the next pass pushes them"
+
 
 @dataclass
 class PassResult:

@@ -80,9 +80,13 @@ def admin_overlay_renumber(overlay: AdminOverlay) -> list[AdminOverlayAddress]:
 def _next_admin_ip(overlay: AdminOverlay, taken: set[str]) -> str:
     candidate = next(_free_admin_ips(overlay, taken), None)
     if candidate is None:
-        raise ValidationError({"subnet": f"No free address left in {overlay.ip_network} "
-                                         f"from .{FIRST_ADMIN_HOST} upward."})
+        raise _subnet_full(overlay)
     return candidate
+
+
+def _subnet_full(overlay: AdminOverlay) -> ValidationError:
+    return ValidationError({"subnet": f"No free address left in {overlay.ip_network} from "
+                                      f".{FIRST_ADMIN_HOST} upward."})
 
 
 def _free_admin_ips(overlay: AdminOverlay, taken: set[str]) -> Iterator[str]:
@@ -158,10 +162,12 @@ def _assign_unaddressed(overlay: AdminOverlay) -> None:
     once under the admin overlay's lock, and each new address is free and well formed by
     construction, so no row needs the per-row checks against the others.
     """
-    nodes = list(Node.objects.filter(admin_overlay_address__isnull=True).order_by("hostname"))
-    if not nodes:
+    unaddressed = Node.objects.filter(admin_overlay_address__isnull=True)
+    ids = list(unaddressed.values_list("pk", flat=True))
+    if not ids:
         return
-    lock_nodes_against_deletion(node.pk for node in nodes)
+    lock_nodes_against_deletion(ids)  # then read again: one deleted before the lock is gone
+    nodes = list(unaddressed.filter(pk__in=ids).order_by("hostname"))
     taken_ips = set(AdminOverlayAddress.objects.values_list("ip", flat=True))
     taken_macs = set(AdminOverlayAddress.objects.values_list("mac", flat=True))
     taken_macs |= set(Vnic.objects.filter(network__overlay_rule=overlay.overlay_rule_id)
@@ -171,8 +177,7 @@ def _assign_unaddressed(overlay: AdminOverlay) -> None:
     for node in nodes:
         ip = next(free_ips, None)
         if ip is None:
-            raise ValidationError({"subnet": f"No free address left in {overlay.ip_network} "
-                                             f"from .{FIRST_ADMIN_HOST} upward."})
+            raise _subnet_full(overlay)
         mac = random_local_mac(taken_macs)
         taken_macs.add(mac)
         created.append(AdminOverlayAddress(admin_overlay=overlay, node=node, ip=ip, mac=mac))

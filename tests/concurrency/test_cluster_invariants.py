@@ -17,6 +17,7 @@ from tests.concurrency.racing import (
     assert_clean,
     delete,
     post,
+    put,
     race,
     statuses,
 )
@@ -89,4 +90,28 @@ def test_a_node_deleted_while_vnics_are_placed_on_it_refuses_one_or_the_other(us
         assert created == statuses(outcomes).get(201, 0)
         assert Node.objects.filter(hostname=f"race{round_}.prague").exists() == bool(created)
         Vnic.objects.filter(vm_name__startswith="race").delete()
+        Node.objects.filter(hostname__startswith="race").delete()
+
+
+def test_addresses_assigned_together_while_nodes_are_deleted_go_only_to_live_nodes(users):
+    # The admin overlay gives every node without an address one, all in one write; nodes
+    # deleted at the same instant either go first (and get none) or wait for it.
+    for round_ in range(ROUNDS):
+        created = [services.save(Node(hostname=f"race{round_}n{i}.prague", pdc="prague",
+                                      admin_ip=f"10.9.{round_}.{i + 1}"))
+                   for i in range(PARALLEL // 2)]
+        AdminOverlayAddress.objects.filter(node__in=created).delete()  # as never assigned
+        doomed = created[::2]
+        outcomes = race([put(users["root"], "/api/v1/admin-overlay/", {}),
+                         *(delete(users["root"], f"/api/v1/nodes/{node.hostname}/")
+                           for node in doomed)])
+
+        assert statuses(outcomes) == {200: 1, 204: len(doomed)}, [
+            (o.status, o.body, o.error) for o in outcomes if o.status not in (200, 204)]
+        live = set(Node.objects.values_list("pk", flat=True))
+        assert not live & {node.pk for node in doomed}
+        addressed = list(AdminOverlayAddress.objects.values_list("node_id", flat=True))
+        assert sorted(addressed) == sorted(live)
+        ips = list(AdminOverlayAddress.objects.values_list("ip", flat=True))
+        assert len(set(ips)) == len(ips)
         Node.objects.filter(hostname__startswith="race").delete()
