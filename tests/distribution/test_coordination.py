@@ -369,3 +369,32 @@ def test_without_a_broker_nodes_a_failed_batch_never_reached_wait_for_no_task(
         queue.request_syncs([node.pk, other.pk], reason="operator")
     assert set(PendingSync.objects.values_list("dispatched_at", flat=True)) == {None}
     assert outbox.undispatched(queued_before=timezone.now()) == sorted([node.pk, other.pk])
+
+
+def test_a_change_committed_during_a_pass_keeps_the_node_pending_until_the_next(
+        node, monkeypatch):
+    from overlays.distribution import run as run_module
+
+    outbox.record({node.pk: Request(None, "first", False)}, change=True)
+    claimed = outbox.claim(node.pk)
+    real_apply = run_module.apply_plan
+
+    def change_arrives(*args: object, **kwargs: object) -> object:
+        outbox.record({node.pk: Request(None, "second", False)}, change=True)  # meanwhile
+        return real_apply(*args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(run_module, "apply_plan", change_arrives)
+        done = sync_once(node.pk, claimed=claimed)
+
+    node.refresh_from_db()
+    assert done.deployment.result == "ok" and done.consumed is False
+    assert (node.sync_status, node.sync_message) == (
+        SyncStatus.PENDING, run_module.NEWER_CHANGES_ARRIVED)
+    assert node.synced_generation == claimed.generation == node.desired_generation - 1
+
+    run_sync(node.pk, record=False)  # the next pass takes the second change up
+    node.refresh_from_db()
+    assert (node.sync_status, node.sync_message) == (SyncStatus.IN_SYNC, "")
+    assert node.synced_generation == node.desired_generation
+    assert not outbox.pending(node.pk)
