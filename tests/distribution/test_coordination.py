@@ -333,7 +333,6 @@ def test_scoped_rendering_matches_on_the_demo_cluster(demo_cluster):
             full.files
 
 
-
 def test_a_claim_reads_the_generation_and_its_request_in_one_statement(
         node, django_assert_num_queries):
     # A change commits its generation and its request together: read in one statement,
