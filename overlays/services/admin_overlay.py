@@ -169,9 +169,7 @@ def _assign_unaddressed(overlay: AdminOverlay) -> None:
     lock_nodes_against_deletion(ids)  # then read again: one deleted before the lock is gone
     nodes = list(unaddressed.filter(pk__in=ids).order_by("hostname"))
     taken_ips = set(AdminOverlayAddress.objects.values_list("ip", flat=True))
-    taken_macs = set(AdminOverlayAddress.objects.values_list("mac", flat=True))
-    taken_macs |= set(Vnic.objects.filter(network__overlay_rule=overlay.overlay_rule_id)
-                      .values_list("mac", flat=True))
+    taken_macs = _taken_macs(overlay)
     free_ips = _free_admin_ips(overlay, taken_ips)
     created = []
     for node in nodes:
@@ -264,9 +262,15 @@ def admin_overlay_assign(node: Node, *, ip: str | None = None,
     if mac:
         address.mac = mac  # the model normalises it, or reports it on "mac"
     elif not address.mac:
-        taken_macs = set(AdminOverlayAddress.objects.values_list("mac", flat=True))
-        taken_macs |= set(Vnic.objects.filter(network__overlay_rule=overlay.overlay_rule)
-                          .values_list("mac", flat=True))
-        address.mac = random_local_mac(taken_macs)
+        address.mac = random_local_mac(_taken_macs(overlay))
     save_changes(address)
     return address
+
+
+def _taken_macs(overlay: AdminOverlay) -> set[str]:
+    """MACs a new adminoverlay_0 must not take: the other addresses' and those of the
+    vNICs on the admin overlay's rule (a MAC is unique per rule)."""
+    taken = set(AdminOverlayAddress.objects.values_list("mac", flat=True))
+    taken |= set(Vnic.objects.filter(network__overlay_rule=overlay.overlay_rule_id)
+                 .values_list("mac", flat=True))
+    return taken
