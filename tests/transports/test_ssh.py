@@ -6,6 +6,7 @@ import grp
 import json
 import os
 import pwd
+import socket
 import stat
 import subprocess
 import time
@@ -179,6 +180,34 @@ def test_one_connection_serves_many_operations(three_nodes, ssh_to):
 
     assert cn01.login_count() == 1
     assert len(cn01.calls("svcadm")) == 5
+
+
+def test_every_read_of_the_connection_first_asks_for_an_immediate_ack(
+        three_nodes, ssh_to, monkeypatch):
+    """sshd leaves Nagle on: its second small message waits for our ACK of the first,
+    which Linux would delay by 40 ms (after login, every connection's first request)."""
+    events: list[str] = []
+    real_recv, real_setsockopt = socket.socket.recv, socket.socket.setsockopt
+
+    def recv(self, *args):  # noqa: ANN001, ANN002, ANN202
+        events.append("read")
+        return real_recv(self, *args)
+
+    def setsockopt(self, level, option, *args):  # noqa: ANN001, ANN002, ANN202
+        if (level, option) == (socket.IPPROTO_TCP, socket.TCP_QUICKACK):
+            events.append("ack at once")
+        return real_setsockopt(self, level, option, *args)
+
+    with ssh_to(three_nodes[0]) as transport, monkeypatch.context() as patched:
+        patched.setattr(socket.socket, "recv", recv)
+        patched.setattr(socket.socket, "setsockopt", setsockopt)
+        transport.connect()
+        assert transport.run("svcadm refresh ike").ok
+        assert transport.stat("/usbkey") is not None
+
+    reads = [index for index, event in enumerate(events) if event == "read"]
+    assert len(reads) > 10  # the banner, the key exchange, the login, the command, SFTP
+    assert all(index > 0 and events[index - 1] == "ack at once" for index in reads)
 
 
 # --- commands -----------------------------------------------------------------
