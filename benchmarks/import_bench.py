@@ -217,7 +217,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         env = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": "", "REDIS_URL": "",
                "OVERLAY_AUTO_SYNC": "false", "OVERLAY_TRANSPORT": "local",
                "OVERLAY_LOCAL_ROOT": str(workdir / "node-files"), "LOG_LEVEL": "WARNING",
-               "DJANGO_SETTINGS_MODULE": "config.settings"}
+               "DJANGO_SETTINGS_MODULE": "config.settings",
+               # As deployed: DEBUG on also keeps (and on SQLite quotes) every query's text.
+               "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "false")}
         doc = generate(args)
         (workdir / "generated.json").write_text(json.dumps(doc))
         if args.database_url:

@@ -57,6 +57,8 @@ def main() -> int:
     for name in ("CELERY_BROKER_URL", "REDIS_URL"):
         os.environ.pop(name, None)  # eager, process-local locks: timing the sync core only
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # As deployed: DEBUG on also keeps (and on SQLite quotes) every query's text.
+    os.environ.setdefault("DJANGO_DEBUG", "false")
 
     import django
 
