@@ -173,7 +173,13 @@ def stage(node_ids: Iterable[int], *, reason: str) -> None:
 
 
 def claim(node_id: int) -> Claim | None:
-    """The node's pending request, left in place until ``consume``; None when there is none.
+    """The node's pending request, left in place until ``consume``; None when there is none."""
+    return claim_with_node(node_id)[1]
+
+
+def claim_with_node(node_id: int) -> tuple[Node | None, Claim | None]:
+    """The node's row and its pending request (None when there is none), the request left
+    in place until ``consume``. A pass without a request uses the row as well.
 
     The node and its request are read in one statement, so from one snapshot: a change
     commits its desired generation and its request together, so the request covers every
@@ -185,11 +191,11 @@ def claim(node_id: int) -> Claim | None:
     except PendingSync.DoesNotExist:
         row = None
     if row is None:
-        return None
-    return Claim(request=Request(scope=scope_from(row.scope), reason=row.reasons,
-                                 verify=row.verify),
-                 base_generation=row.base_generation, generation=node.desired_generation,
-                 revision=row.revision, node=node)
+        return node, None
+    return node, Claim(request=Request(scope=scope_from(row.scope), reason=row.reasons,
+                                       verify=row.verify),
+                       base_generation=row.base_generation, generation=node.desired_generation,
+                       revision=row.revision, node=node)
 
 
 def consume(node_id: int, claimed: Claim) -> bool:

@@ -221,18 +221,22 @@ def _pass_scope(node: Node, scope: Scope, claimed: Claim | None) -> tuple[Scope,
 
 def sync_once(node_id: int, *, scope: Scope = None, reason: str = "", verify: bool = False,
               final_attempt: bool = True, claimed: Claim | None = None,
-              shared: SharedSnapshot | None = None) -> PassResult:
+              shared: SharedSnapshot | None = None, node: Node | None = None) -> PassResult:
     """One synchronisation pass of one node (the caller holds the node's lock).
 
     ``final_attempt`` False means a transient SSH failure will be retried: the node is
     then marked with the failure but not given up on. ``claimed``: the outbox request this
     pass carries out (its base generation decides whether its scope is enough).
     ``shared``: the snapshot of the batch this pass belongs to (``batch``), used when it
-    holds the node's desired generation; else the pass loads its own.
+    holds the node's desired generation; else the pass loads its own. ``node``: the node's
+    row as the caller read it (``outbox.claim_with_node``), not read again.
     """
     started = timezone.now()
     # Read before the snapshot (see _pass_scope): with the request when there is one.
-    node = claimed.node if claimed is not None else Node.objects.filter(pk=node_id).first()
+    if claimed is not None:
+        node = claimed.node
+    elif node is None:
+        node = Node.objects.filter(pk=node_id).first()
     if node is None:
         logger.info("sync of node %s: the node no longer exists", node_id)
         return PassResult(deployment=None)
@@ -417,21 +421,23 @@ def _drain(node_id: int, own: Request | None, passes: list[PassResult], *,
     outcomes of a many-node sync stay small.
     """
     while True:
-        claimed = outbox.claim(node_id)
+        node, claimed = outbox.claim_with_node(node_id)
         if claimed is None and own is None:
             return None
         request = own.merged(claimed.request if claimed else None) if own else claimed.request
         own = None
         result = sync_once(node_id, scope=request.scope, reason=outbox.one_line(request.reason),
                            verify=request.verify, final_attempt=final_attempt, claimed=claimed,
-                           shared=shared)
+                           shared=shared, node=node)
         passes.append(replace(result, plan=result.plan.summary()) if result.plan else result)
         if not result.completed:
             # The request stays pending: retried now, by the reconcile, or when a refresh
             # finds the node online again.
             return "retry" if result.retryable else "done"
         if claimed is None:
-            continue  # only the caller's own request: see whether one came meanwhile
+            # Only the caller's own request: one that came meanwhile found the lock taken,
+            # and ``run_sync`` takes it up once the lock is released.
+            return None
         removed = (result.consumed if result.consumed is not None
                    else outbox.consume(node_id, claimed))
         if removed:

@@ -397,3 +397,23 @@ def test_a_change_committed_during_a_pass_keeps_the_node_pending_until_the_next(
     assert (node.sync_status, node.sync_message) == (SyncStatus.IN_SYNC, "")
     assert node.synced_generation == node.desired_generation
     assert not outbox.pending(node.pk)
+
+
+def test_a_pass_without_a_pending_request_reads_the_node_row_once(node, settings, tmp_path):
+    # `overlay update` of a node with nothing pending: the claim's statement reads the row
+    # (before the snapshot, as a claim does), the pass uses it, and after the pass only a
+    # one-row existence check looks for a request that came meanwhile.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.OVERLAY_TRANSPORT, settings.OVERLAY_LOCAL_ROOT = "local", str(tmp_path)
+    sync_many([node.pk], reason="first")
+    with CaptureQueriesContext(connection) as queries:
+        outcome = sync_many([node.pk], reason="operator")[node.pk]
+
+    assert [p.deployment.result for p in outcome.passes] == ["no-change"]
+    statements = [query["sql"] for query in queries.captured_queries]
+    row_reads = [sql for sql in statements
+                 if sql.startswith('SELECT "nodes_node"."id", "nodes_node"."hostname"')]
+    assert len(row_reads) == 1 and '"nodes_pendingsync"' in row_reads[0]
+    assert statements[-1].startswith('SELECT 1 AS "a" FROM "nodes_pendingsync"')
