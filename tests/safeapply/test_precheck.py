@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 from overlays.distribution.confirm import revert_script
 from overlays.distribution.precheck import (
+    _in_generated_layout,
+    _parsed_problems,
     batch_script,
     check_output,
     node_check_command,
@@ -52,6 +54,35 @@ def test_a_second_block_for_one_peer_and_text_outside_blocks_are_refused():
 
     assert "line 14: a second block for remoteid 203.0.113.13 (first on line 7)" in problems
     assert "line 17: text outside a block" in problems
+
+
+def test_the_quick_acceptance_of_the_generated_layout_never_changes_the_answer():
+    """A file in the generator's own layout is accepted without the line by line parse;
+    every variation of one must get the answer that parse gives."""
+    base = GOOD + GOOD.split("\n", 2)[2].replace("203.0.113.13", "203.0.113.14")
+    lines = base.splitlines(keepends=True)
+    variants = [base, "# no peers yet\n", "", base.rstrip("\n"), base.replace("\n", "\r\n"),
+                base + "\n   \n# end\n", base + GOOD.split("\n", 2)[2],
+                base.replace(KEY, KEY + "a", 1), base.replace(KEY, KEY.upper(), 1),
+                base.replace("203.0.113.14", "203.0.113.13"), base.replace("{", "{ ", 1)]
+    for bad in ("203.0.113.300", "203.0.113", "1.2.3.4.5", "...", "0.0.0.0"):
+        variants += [base.replace("localid 203.0.113.11", f"localid {bad}", 1),
+                     base.replace("remoteid 203.0.113.14", f"remoteid {bad}")]
+    for index, line in enumerate(lines):
+        before, after = lines[:index], lines[index + 1:]
+        variants += ["".join(before + after),  # the line missing
+                     "".join(before + [line, line] + after),  # the line twice
+                     "".join(before + ["  " + line] + after),  # indented
+                     "".join(before + [line.replace(" ", "  ", 1)] + after),
+                     "".join(before + [line.rstrip("\n") + " \n"] + after),
+                     "".join(before + after[:1] + [line] + after[1:])]  # swapped with the next
+
+    quick = 0
+    for text in variants:
+        assert preshared_problems(text) == _parsed_problems(text), text
+        quick += _in_generated_layout(text)
+
+    assert quick >= 8  # the layout, the empty files, the upper-case key, extra blank lines...
 
 
 def test_check_output_redacts_anything_that_looks_like_a_key():
