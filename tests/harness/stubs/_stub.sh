@@ -5,12 +5,13 @@
 # stub prints that file to stderr and exits with the status in
 # $NODEDIR/fail/<stub>.status (default 1) instead of doing its job.
 
-STUB_NAME=$(basename -- "$0")
+STUB_NAME=${0##*/}
 NODEDIR=${TESTNODE_DIR:-$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)}
 
 stub_line=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+stub_tab='	'
 for stub_arg in "$STUB_NAME" "$@"; do
-    stub_line=$(printf '%s\t%s' "$stub_line" "$stub_arg")
+    stub_line="$stub_line$stub_tab$stub_arg"
 done
 printf '%s\n' "$stub_line" >> "$NODEDIR/log/$STUB_NAME.log"
 
