@@ -15,7 +15,7 @@ by the sync core (``overlays.distribution.run.sync_many``, one SSH connection pe
 
 Under each step it prints what the manager asked of the nodes' sshd: connections,
 commands (exec channels), SFTP sessions and SFTP requests (sent; "waited for one by one"
-counts those that cost a round trip each).
+counts those that cost a round trip each, a pipelined batch costs one for all its requests).
 
 Nothing of the real installation is touched: the database, the keys and the
 node directories live in a temporary directory removed at the end.
@@ -150,6 +150,8 @@ def count_ssh_work() -> None:
     import paramiko
     from paramiko import sftp_client
 
+    from nodes.transports import ssh
+
     lock = threading.Lock()
 
     def counting(cls: type, name: str, label: str) -> None:
@@ -166,6 +168,7 @@ def count_ssh_work() -> None:
     counting(paramiko.Channel, "exec_command", "commands")
     counting(paramiko.Channel, "invoke_subsystem", "SFTP sessions")
     counting(sftp_client.SFTPClient, "_request", "SFTP requests waited for one by one")
+    counting(ssh, "_pipelined", "pipelined SFTP batches (a round trip each)")
     counting(sftp_client.SFTPClient, "_async_request", "SFTP requests")
 
 

@@ -23,16 +23,22 @@ from paramiko.message import Message
 from paramiko.sftp import (
     CMD_ATTRS,
     CMD_CLOSE,
+    CMD_DATA,
     CMD_EXTENDED,
+    CMD_FSTAT,
     CMD_HANDLE,
     CMD_OPEN,
+    CMD_READ,
     CMD_STAT,
     CMD_STATUS,
     CMD_WRITE,
+    SFTP_EOF,
     SFTP_FLAG_CREATE,
     SFTP_FLAG_EXCL,
+    SFTP_FLAG_READ,
     SFTP_FLAG_TRUNC,
     SFTP_FLAG_WRITE,
+    SFTP_NO_SUCH_FILE,
     SFTP_OK,
     int64,
 )
@@ -61,8 +67,8 @@ logger = logging.getLogger(__name__)
 _READ_CHUNK = 65536
 # Errors that mean "the conversation with the node broke"; all transient.
 _LINK_ERRORS = (paramiko.SSHException, EOFError, OSError)
-# paramiko's own request size for writes.
-_WRITE_CHUNK = 32768
+# paramiko's own request size for writes, and ours for reads.
+_WRITE_CHUNK = _SFTP_READ_CHUNK = 32768
 
 
 _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
@@ -319,16 +325,59 @@ class SshTransport(Transport):
     # --- files ----------------------------------------------------------------
 
     def read_file(self, path: str) -> bytes | None:
+        """Three round trips, four past 32 KB: open; size and first chunk; (the other
+        chunks;) close. paramiko's prefetch costs one more, and a thread per file whose
+        answers the reader waits for by spinning on a lock."""
         node_path = check_node_path(path)
         sftp = self._sftp()
         try:
-            with sftp.open(node_path, "rb") as remote:
-                remote.prefetch()
-                return remote.read()
-        except FileNotFoundError:
-            return None
+            [(kind, message)] = _pipelined(
+                sftp, [(CMD_OPEN, node_path, SFTP_FLAG_READ, paramiko.SFTPAttributes())])
+            if kind != CMD_HANDLE:
+                code, text = _status(kind, message)
+                if code == SFTP_NO_SUCH_FILE:
+                    return None
+                raise TransportError(f"cannot read {node_path} on node {self.address.hostname}: "
+                                     f"{_problem(code, text) or 'unexpected answer'}")
+            return self._read_and_close(sftp, message.get_binary(), node_path)
         except _LINK_ERRORS as exc:
             raise TransportError(self._failed("read", node_path, exc)) from exc
+
+    def _read_and_close(self, sftp: paramiko.SFTPClient, handle: bytes, node_path: str
+                        ) -> bytes:
+        """Read an open file to its end (EOF, or a short read once past the size it had
+        when the reading began), then close it."""
+        data = bytearray()
+        (kind, message), *answers = _pipelined(
+            sftp, [(CMD_FSTAT, handle), (CMD_READ, handle, int64(0), _SFTP_READ_CHUNK)])
+        size = (paramiko.SFTPAttributes._from_msg(message).st_size or 0  # noqa: SLF001
+                if kind == CMD_ATTRS else 0)
+        offsets, problem = [0], ""
+        while True:
+            eof = short = False
+            for offset, (kind, message) in zip(offsets, answers, strict=True):
+                if offset != len(data):
+                    break  # an earlier answer was short: read on from where the data ends
+                if kind != CMD_DATA:
+                    code, text = _status(kind, message)
+                    eof = code == SFTP_EOF
+                    problem = "" if eof else _problem(code, text) or "unexpected answer"
+                    break
+                chunk = message.get_string()
+                data += chunk
+                short = len(chunk) < _SFTP_READ_CHUNK
+            if problem or eof or (short and len(data) >= size):
+                break
+            # Up to and including the file's end, where the last answer is short or EOF.
+            offsets = list(range(len(data), max(size, len(data)) + 1, _SFTP_READ_CHUNK))
+            answers = _pipelined(sftp, [(CMD_READ, handle, int64(offset), _SFTP_READ_CHUNK)
+                                        for offset in offsets])
+        [(kind, message)] = _pipelined(sftp, [(CMD_CLOSE, handle)])
+        problem = problem or _status_text(kind, message)
+        if problem:
+            raise TransportError(f"cannot read {node_path} on node {self.address.hostname}: "
+                                 f"{problem}")
+        return bytes(data)
 
     def stat(self, path: str) -> FileStat | None:
         node_path = check_node_path(path)
@@ -619,12 +668,19 @@ def _pipelined(sftp: paramiko.SFTPClient, requests: list[tuple]) -> list[tuple[i
     return [answers.by_number[number] for number in numbers]
 
 
+def _status(kind: int, message: Message) -> tuple[int, str]:
+    """Code and text of a status answer, (SFTP_OK, "") for any other; reads the message."""
+    if kind != CMD_STATUS:
+        return SFTP_OK, ""
+    return message.get_int(), message.get_text()
+
+
 def _status_text(kind: int, message: Message) -> str:
     """'' for an OK status (or any answer that is not a status); the error otherwise."""
-    if kind != CMD_STATUS:
-        return ""
-    code = message.get_int()
-    text = message.get_text()
+    return _problem(*_status(kind, message))
+
+
+def _problem(code: int, text: str) -> str:
     return "" if code == SFTP_OK else f"{text or 'error'} (SFTP status {code})"
 
 

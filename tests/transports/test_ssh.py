@@ -64,6 +64,39 @@ def test_reading_a_missing_file_returns_none(three_nodes, ssh_to):
         assert transport.read_file("/opt/custom/etc/ipsec/config") is None
 
 
+def test_files_of_any_size_read_back_byte_for_byte_in_a_few_round_trips(
+        three_nodes, ssh_to, monkeypatch):
+    from nodes.transports import ssh
+
+    cn01 = three_nodes[0]
+    chunk = 32768
+    sizes = [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk, 3 * chunk + 5, 1_800_000]
+    round_trips: list[int] = []
+    real_pipelined = ssh._pipelined
+
+    def counted(*args):  # noqa: ANN002, ANN202
+        round_trips[-1] += 1
+        return real_pipelined(*args)
+
+    monkeypatch.setattr(ssh, "_pipelined", counted)
+    with ssh_to(cn01) as transport:
+        transport.connect()
+        for size in sizes:
+            data = os.urandom(size)
+            cn01.path(ARP_TABLE).write_bytes(data)
+            round_trips.append(0)
+            assert transport.read_file(ARP_TABLE) == data, size
+
+    # Open; size and first chunk; (the other chunks;) close.
+    assert round_trips == [3, 3, 3, 4, 4, 4, 4, 4]
+
+
+def test_reading_what_is_not_a_file_names_the_path(three_nodes, ssh_to):
+    with ssh_to(three_nodes[0]) as transport, pytest.raises(TransportError) as raised:
+        transport.read_file("/opt/custom/networking")
+    assert "cannot read /opt/custom/networking on node cn01" in str(raised.value)
+
+
 def test_stat_reports_mode_with_special_bits_and_numeric_owner_or_none(three_nodes, ssh_to):
     cn01 = three_nodes[0]
     cn01.path(PRESHARED).write_bytes(b"x\n")
