@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,11 @@ class DesiredFile:
     owner: str  # user name, e.g. "root" or "netadm"
     group: str
     reload: str | None  # action name, a key of settings.OVERLAY_RELOAD_COMMANDS
+
+    @cached_property
+    def data(self) -> bytes:
+        """The bytes hashed and uploaded: a pass encodes each file once, not twice."""
+        return self.content.encode("utf-8")
 
 
 @dataclass(frozen=True)

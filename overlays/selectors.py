@@ -263,7 +263,7 @@ def node_files_data(rendered: NodeFiles, secrets: Iterable[str] = ()) -> dict[st
         files.append({
             "path": desired.path,
             "content": content,
-            "sha256": hashlib.sha256(desired.content.encode()).hexdigest(),
+            "sha256": hashlib.sha256(desired.data).hexdigest(),
             "redacted": content != desired.content,
             "mode": f"{desired.mode:04o}",
             "owner": desired.owner,

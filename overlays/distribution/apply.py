@@ -539,7 +539,7 @@ def _prepare(change: FileChange, transport: Transport, *, verify: bool
     else:
         desired = change.file
         assert desired is not None
-        data = desired.content.encode("utf-8")
+        data = desired.data
         if verify:
             current = transport.read_file(change.path)
             if current is not None and sha256_text(current) == change.sha256:

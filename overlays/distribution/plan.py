@@ -107,7 +107,7 @@ def plan_node(
                                      usbkey=edit))
     for desired_file in desired.files:
         candidates.append(FileChange(path=desired_file.path,
-                                     sha256=sha256_text(desired_file.content),
+                                     sha256=sha256_text(desired_file.data),
                                      recorded=deployed.get(desired_file.path),
                                      reload=desired_file.reload, file=desired_file))
     wanted = {c.path for c in candidates}

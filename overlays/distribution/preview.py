@@ -173,7 +173,7 @@ def _new_bytes(change: FileChange, current: bytes | None) -> bytes:
         return apply_managed_keys(text, change.usbkey.managed).encode(
             "utf-8", errors="surrogateescape")
     assert change.file is not None
-    return change.file.content.encode("utf-8")
+    return change.file.data
 
 
 def _scope_for(node: Node, scope: Scope) -> Scope:
