@@ -14,10 +14,11 @@ only when this process runs as root and the user and group exist here.
 from __future__ import annotations
 
 import contextlib
+import grp
 import logging
 import os
 import posixpath
-import shutil
+import pwd
 import stat
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -56,6 +57,7 @@ class LocalTransport(Transport):
         # transport (before it records the deployment), not once per file.
         self._renamed_in: set[Path] = set()
         self._checked_parents: dict[Path, Path] = {}
+        self._owner_ids: dict[tuple[str, str], tuple[int, int] | None] = {}
 
     def local_path(self, path: str) -> Path:
         """Where the absolute node path lives on this machine (ValueError for a bad path)."""
@@ -169,17 +171,24 @@ class LocalTransport(Transport):
         finally:
             os.close(fd)
 
-    @staticmethod
-    def _set_owner(temp: Path, owner: str, group: str) -> None:
+    def _set_owner(self, temp: Path, owner: str, group: str) -> None:
         if os.geteuid() != 0:
             logger.debug("local: not root, leaving %s owned by the current user", temp)
             return
-        try:
-            # Numeric ids (as ``stat`` reports them) are ids, as chown(1) takes them.
-            shutil.chown(temp, user=int(owner) if owner.isdigit() else owner,
-                         group=int(group) if group.isdigit() else group)
-        except LookupError:
+        key = (owner, group)
+        if key not in self._owner_ids:  # a pass writes a dozen files for two or three owners
+            try:
+                # Numeric ids (as ``stat`` reports them) are ids, as chown(1) takes them.
+                self._owner_ids[key] = (
+                    int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid,
+                    int(group) if group.isdigit() else grp.getgrnam(group).gr_gid)
+            except KeyError:
+                self._owner_ids[key] = None
+        ids = self._owner_ids[key]
+        if ids is None:
             logger.debug("local: %s:%s does not exist here, ownership not applied", owner, group)
+            return
+        os.chown(temp, *ids)
 
     @staticmethod
     def _replace(temp: Path, target: Path) -> None:
