@@ -121,12 +121,12 @@ def preshared_problems(text: str) -> list[str]:
     ADDRESS``, ``remoteidtype IP``, ``remoteid ADDRESS`` and ``key HEX``; ``#`` comments
     in the first column only; one block per remote address.
     """
-    if _in_generated_layout(text):
+    if preshared_in_generated_layout(text):
         return []
-    return _parsed_problems(text)
+    return preshared_line_problems(text)
 
 
-def _in_generated_layout(text: str) -> bool:
+def preshared_in_generated_layout(text: str) -> bool:
     """Whether the file is in the generator's own layout, every address valid and each remote
     named once: then it has no problem. A full sync checks every node's file (at 200
     nodes, 200 files of a thousand lines), so the usual case costs a few regex matches;
@@ -143,7 +143,8 @@ def _in_generated_layout(text: str) -> bool:
     return _GENERATED_GAP.fullmatch(text, position) is not None
 
 
-def _parsed_problems(text: str) -> list[str]:
+def preshared_line_problems(text: str) -> list[str]:
+    """The line by line parse of ``preshared_problems``: any layout, each problem named."""
     problems: list[str] = []
     block: dict[str, tuple[str, int]] | None = None
     opened = 0

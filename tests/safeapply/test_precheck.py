@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 from overlays.distribution.confirm import revert_script
 from overlays.distribution.precheck import (
-    _in_generated_layout,
-    _parsed_problems,
     batch_script,
     check_output,
     node_check_command,
     parse_batch,
+    preshared_in_generated_layout,
+    preshared_line_problems,
     preshared_problems,
     redact_keys,
 )
@@ -79,8 +79,8 @@ def test_the_quick_acceptance_of_the_generated_layout_never_changes_the_answer()
 
     quick = 0
     for text in variants:
-        assert preshared_problems(text) == _parsed_problems(text), text
-        quick += _in_generated_layout(text)
+        assert preshared_problems(text) == preshared_line_problems(text), text
+        quick += preshared_in_generated_layout(text)
 
     assert quick >= 8  # the layout, the empty files, the upper-case key, extra blank lines...
 
