@@ -168,7 +168,7 @@ def count_ssh_work() -> None:
     counting(paramiko.Channel, "exec_command", "commands")
     counting(paramiko.Channel, "invoke_subsystem", "SFTP sessions")
     counting(sftp_client.SFTPClient, "_request", "SFTP requests waited for one by one")
-    counting(ssh, "_pipelined", "pipelined SFTP batches (a round trip each)")
+    counting(ssh, "pipelined", "pipelined SFTP batches (a round trip each)")
     counting(sftp_client.SFTPClient, "_async_request", "SFTP requests")
 
 

@@ -118,6 +118,11 @@ class Transport(ABC):
     def read_file(self, path: str) -> bytes | None:
         """Return the content of the absolute node path, or None when it does not exist."""
 
+    def read_files(self, paths: Sequence[str]) -> dict[str, bytes | None]:
+        """Each path's content (None when it does not exist), in as few round trips as the
+        transport can: a verifying pass or a drift check reads all of a node's files."""
+        return {path: self.read_file(path) for path in paths}
+
     @abstractmethod
     def stat(self, path: str) -> FileStat | None:
         """Mode and numeric owner of the file at the absolute node path; None when missing.

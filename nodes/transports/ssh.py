@@ -14,7 +14,7 @@ import select
 import socket
 import stat
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import paramiko
@@ -325,59 +325,47 @@ class SshTransport(Transport):
     # --- files ----------------------------------------------------------------
 
     def read_file(self, path: str) -> bytes | None:
-        """Three round trips, four past 32 KB: open; size and first chunk; (the other
-        chunks;) close. paramiko's prefetch costs one more, and a thread per file whose
-        answers the reader waits for by spinning on a lock."""
-        node_path = check_node_path(path)
+        return self.read_files([path])[path]
+
+    def read_files(self, paths: Sequence[str]) -> dict[str, bytes | None]:
+        """Three round trips for any number of files, four when one is past 32 KB: open
+        them all; their sizes and first chunks; (the other chunks;) close. paramiko's
+        prefetch costs four per file, and a thread per file whose answers the reader waits
+        for by spinning on a lock."""
+        wanted = {path: check_node_path(path) for path in paths}
+        names = list(dict.fromkeys(wanted.values()))
+        if not names:
+            return {}
         sftp = self._sftp()
+        contents: dict[str, bytes | None] = {}
+        problems: dict[str, str] = {}
         try:
-            [(kind, message)] = _pipelined(
-                sftp, [(CMD_OPEN, node_path, SFTP_FLAG_READ, paramiko.SFTPAttributes())])
-            if kind != CMD_HANDLE:
+            handles: dict[str, bytes] = {}
+            for name, (kind, message) in zip(names, pipelined(
+                    sftp, [(CMD_OPEN, name, SFTP_FLAG_READ, paramiko.SFTPAttributes())
+                           for name in names]), strict=True):
+                if kind == CMD_HANDLE:
+                    handles[name] = message.get_binary()
+                    continue
                 code, text = _status(kind, message)
                 if code == SFTP_NO_SUCH_FILE:
-                    return None
-                raise TransportError(f"cannot read {node_path} on node {self.address.hostname}: "
-                                     f"{_problem(code, text) or 'unexpected answer'}")
-            return self._read_and_close(sftp, message.get_binary(), node_path)
+                    contents[name] = None
+                else:
+                    problems[name] = _problem(code, text) or "unexpected answer"
+            if handles:
+                contents |= _read_to_end(sftp, handles, problems)
+                closed = pipelined(sftp, [(CMD_CLOSE, handle) for handle in handles.values()])
+                for name, (kind, message) in zip(handles, closed, strict=True):
+                    problem = _status_text(kind, message)
+                    if problem:
+                        problems.setdefault(name, problem)
         except _LINK_ERRORS as exc:
-            raise TransportError(self._failed("read", node_path, exc)) from exc
-
-    def _read_and_close(self, sftp: paramiko.SFTPClient, handle: bytes, node_path: str
-                        ) -> bytes:
-        """Read an open file to its end (EOF, or a short read once past the size it had
-        when the reading began), then close it."""
-        data = bytearray()
-        (kind, message), *answers = _pipelined(
-            sftp, [(CMD_FSTAT, handle), (CMD_READ, handle, int64(0), _SFTP_READ_CHUNK)])
-        size = (paramiko.SFTPAttributes._from_msg(message).st_size or 0  # noqa: SLF001
-                if kind == CMD_ATTRS else 0)
-        offsets, problem = [0], ""
-        while True:
-            eof = short = False
-            for offset, (kind, message) in zip(offsets, answers, strict=True):
-                if offset != len(data):
-                    break  # an earlier answer was short: read on from where the data ends
-                if kind != CMD_DATA:
-                    code, text = _status(kind, message)
-                    eof = code == SFTP_EOF
-                    problem = "" if eof else _problem(code, text) or "unexpected answer"
-                    break
-                chunk = message.get_string()
-                data += chunk
-                short = len(chunk) < _SFTP_READ_CHUNK
-            if problem or eof or (short and len(data) >= size):
-                break
-            # Up to and including the file's end, where the last answer is short or EOF.
-            offsets = list(range(len(data), max(size, len(data)) + 1, _SFTP_READ_CHUNK))
-            answers = _pipelined(sftp, [(CMD_READ, handle, int64(offset), _SFTP_READ_CHUNK)
-                                        for offset in offsets])
-        [(kind, message)] = _pipelined(sftp, [(CMD_CLOSE, handle)])
-        problem = problem or _status_text(kind, message)
-        if problem:
-            raise TransportError(f"cannot read {node_path} on node {self.address.hostname}: "
-                                 f"{problem}")
-        return bytes(data)
+            raise TransportError(self._failed("read", ", ".join(names), exc)) from exc
+        if problems:
+            raise TransportError("; ".join(
+                f"cannot read {name} on node {self.address.hostname}: {problem}"
+                for name, problem in problems.items()))
+        return {path: contents[name] for path, name in wanted.items()}
 
     def stat(self, path: str) -> FileStat | None:
         node_path = check_node_path(path)
@@ -426,7 +414,7 @@ class SshTransport(Transport):
             attrs = paramiko.SFTPAttributes()
             attrs.st_mode = 0o600  # restricted before any secret goes in
             flags = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL | SFTP_FLAG_TRUNC
-            opened = _pipelined(sftp, [(CMD_OPEN, temp, flags, attrs) for temp in temps])
+            opened = pipelined(sftp, [(CMD_OPEN, temp, flags, attrs) for temp in temps])
             handles: list[bytes | None] = []
             failure: tuple[str, str] | None = None
             for temp, target, (kind, message) in zip(temps, targets, opened, strict=True):
@@ -453,7 +441,7 @@ class SshTransport(Transport):
                 requests.append((CMD_CLOSE, handle))
                 checked.append((target, True))
             for (target, must), (kind, message) in zip(
-                    checked, _pipelined(sftp, requests), strict=True):
+                    checked, pipelined(sftp, requests), strict=True):
                 problem = _status_text(kind, message)
                 if must and problem and failure is None:
                     failure = (target, problem)
@@ -514,7 +502,7 @@ class SshTransport(Transport):
         unseen = sorted(set(directories) - self._directories)
         if not unseen:
             return
-        answers = _pipelined(sftp, [(CMD_STAT, directory) for directory in unseen])
+        answers = pipelined(sftp, [(CMD_STAT, directory) for directory in unseen])
         for directory, (kind, message) in zip(unseen, answers, strict=True):
             if kind == CMD_ATTRS:
                 attrs = paramiko.SFTPAttributes._from_msg(message)  # noqa: SLF001
@@ -644,6 +632,60 @@ class SshTransport(Transport):
                 select.select([channel], [], [], wait)
 
 
+def _read_to_end(sftp: paramiko.SFTPClient, handles: Mapping[str, bytes],
+                 problems: dict[str, str]) -> dict[str, bytes]:
+    """Read open files to their ends, all at once: sizes and first chunks in one round
+    trip, then every remaining chunk in one more. A file ends at EOF, or at a short read
+    once past the size it had when the reading began. Failures go to ``problems``."""
+    data = {name: bytearray() for name in handles}
+    first = pipelined(sftp, [request for handle in handles.values() for request in (
+        (CMD_FSTAT, handle), (CMD_READ, handle, int64(0), _SFTP_READ_CHUNK))])
+    sizes: dict[str, int] = {}
+    answers: dict[str, list[tuple[int, tuple[int, Message]]]] = {}
+    for index, name in enumerate(handles):
+        (kind, message), answer = first[2 * index], first[2 * index + 1]
+        if kind == CMD_ATTRS:
+            sizes[name] = paramiko.SFTPAttributes._from_msg(message).st_size or 0  # noqa: SLF001
+        else:
+            sizes[name] = 0
+        answers[name] = [(0, answer)]
+    while answers:
+        requests: list[tuple] = []
+        owners: list[tuple[str, int]] = []
+        for name, taken in answers.items():
+            ended, problem = _take_chunks(data[name], taken, sizes[name])
+            if problem:
+                problems[name] = problem
+            elif not ended:
+                # Up to and including the file's end, where the last answer is short or EOF.
+                end = max(sizes[name], len(data[name])) + 1
+                for offset in range(len(data[name]), end, _SFTP_READ_CHUNK):
+                    requests.append((CMD_READ, handles[name], int64(offset), _SFTP_READ_CHUNK))
+                    owners.append((name, offset))
+        answers = {}
+        for (name, offset), answer in zip(owners, pipelined(sftp, requests) if requests
+                                          else [], strict=True):
+            answers.setdefault(name, []).append((offset, answer))
+    return {name: bytes(content) for name, content in data.items() if name not in problems}
+
+
+def _take_chunks(data: bytearray, answers: list[tuple[int, tuple[int, Message]]], size: int
+                 ) -> tuple[bool, str]:
+    """Append the read answers (offset, answer) that continue ``data``: whether the file
+    ended, and the failure if one answered with one."""
+    short = False
+    for offset, (kind, message) in answers:
+        if offset != len(data):
+            break  # an earlier answer was short: read on from where the data ends
+        if kind != CMD_DATA:
+            code, text = _status(kind, message)
+            return True, "" if code == SFTP_EOF else _problem(code, text) or "unexpected answer"
+        chunk = message.get_string()
+        data += chunk
+        short = len(chunk) < _SFTP_READ_CHUNK
+    return short and len(data) >= size, ""
+
+
 class _Answers:
     """Receives the answers paramiko reads for pipelined requests, by request number."""
 
@@ -654,7 +696,7 @@ class _Answers:
         self.by_number[number] = (kind, message)
 
 
-def _pipelined(sftp: paramiko.SFTPClient, requests: list[tuple]) -> list[tuple[int, Message]]:
+def pipelined(sftp: paramiko.SFTPClient, requests: list[tuple]) -> list[tuple[int, Message]]:
     """Send every SFTP request at once, then read the answers: one round trip for all.
 
     paramiko has no public call for this; its request numbering and answer dispatch

@@ -48,7 +48,7 @@ import contextlib
 import logging
 import shlex
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
@@ -197,13 +197,14 @@ def _apply(plan: Plan, transport: Transport, *, verify: bool, outcome: ApplyOutc
         return
     _remove_temporaries(plan, transport)
     candidates = plan.candidates if verify else plan.changes
+    current = _read_current(candidates, (), transport, verify=verify)
     staged: list[_Staged] = []
     to_reload: dict[str, list[FileChange]] = {}
     settled: list[FileChange] = []  # need no reload, or their reload is pending below
     armed: confirm.Armed | None = None
     try:
         for change in candidates:
-            item = _stage(change, transport, verify=verify)
+            item = _stage(change, transport, verify=verify, current=current)
             if item is not None:
                 staged.append(item)
             elif change.sha256 == change.recorded:
@@ -245,11 +246,12 @@ def _apply_in_one_command(plan: Plan, transport: Transport, *, verify: bool,
     reporting each step; then the confirmation over a new connection."""
     hostname = plan.hostname
     candidates = plan.candidates if verify else plan.changes
+    current = _read_current(candidates, plan.stale, transport, verify=verify)
     uploads: list[tuple[FileChange, tuple[bytes, int, str, str]]] = []
     to_reload: dict[str, list[FileChange]] = {}
     settled: list[FileChange] = []
     for change in candidates:
-        prepared = _prepare(change, transport, verify=verify)
+        prepared = _prepare(change, transport, verify=verify, current=current)
         if prepared is not None:
             uploads.append((change, prepared))
         elif change.sha256 == change.recorded:
@@ -259,7 +261,7 @@ def _apply_in_one_command(plan: Plan, transport: Transport, *, verify: bool,
         else:
             settled.append(change)
     removals = [(path, digest) for path, digest in plan.stale
-                if _still_ours(path, digest, transport, hostname=hostname, outcome=outcome)]
+                if _still_ours(path, digest, current[path], hostname=hostname, outcome=outcome)]
     if not (uploads or removals or to_reload):  # a verify pass: nothing to upload or run
         _remove_temporaries(plan, transport)
         for change in settled:  # on the node already, needing no reload
@@ -474,11 +476,10 @@ def _reload_order(to_reload: dict[str, list[FileChange]]) -> list[str]:
     return order + sorted(action for action in to_reload if action not in RELOAD_ORDER)
 
 
-def _still_ours(path: str, digest: str, transport: Transport, *, hostname: str,
+def _still_ours(path: str, digest: str, current: bytes | None, *, hostname: str,
                 outcome: ApplyOutcome) -> bool:
     """Whether a file no longer desired still holds what we deployed (then it is removed
-    in the activation); otherwise it is only forgotten here."""
-    current = transport.read_file(path)
+    in the activation); otherwise it is only forgotten here. ``current``: its content."""
     if current is not None and sha256_text(current) == digest:
         return True
     if current is None:
@@ -520,9 +521,10 @@ def _settle_earlier_activation(transport: Transport, *, hostname: str, released:
     confirm.clear(transport, directory)
 
 
-def _stage(change: FileChange, transport: Transport, *, verify: bool) -> _Staged | None:
+def _stage(change: FileChange, transport: Transport, *, verify: bool,
+           current: Mapping[str, bytes | None]) -> _Staged | None:
     """Upload the change under a temporary name; None when the node holds it already."""
-    prepared = _prepare(change, transport, verify=verify)
+    prepared = _prepare(change, transport, verify=verify, current=current)
     if prepared is None:
         return None
     data, mode, owner, group = prepared
@@ -531,28 +533,34 @@ def _stage(change: FileChange, transport: Transport, *, verify: bool) -> _Staged
     return _Staged(change=change, temp=temp, data=data)
 
 
-def _prepare(change: FileChange, transport: Transport, *, verify: bool
-             ) -> tuple[bytes, int, str, str] | None:
-    """The bytes, mode and owner to upload for the change; None when the node holds it."""
+def _read_current(candidates: Sequence[FileChange], stale: Sequence[tuple[str, str]],
+                  transport: Transport, *, verify: bool) -> dict[str, bytes | None]:
+    """What the pass must read from the node, read together (a few round trips for all):
+    ``/usbkey/config`` to merge into, every candidate when verifying, every file no longer
+    desired."""
+    paths = [change.path for change in candidates if verify or change.usbkey is not None]
+    return transport.read_files([*paths, *(path for path, _digest in stale)])
+
+
+def _prepare(change: FileChange, transport: Transport, *, verify: bool,
+             current: Mapping[str, bytes | None]) -> tuple[bytes, int, str, str] | None:
+    """The bytes, mode and owner to upload for the change; None when the node holds it.
+    ``current``: what the node holds (``_read_current``)."""
     if change.usbkey is not None:
-        prepared = _usbkey_bytes(change, transport)
-    else:
-        desired = change.file
-        assert desired is not None
-        data = desired.data
-        if verify:
-            current = transport.read_file(change.path)
-            if current is not None and sha256_text(current) == change.sha256:
-                return None
-        prepared = (data, desired.mode, desired.owner, desired.group)
-    return prepared
+        return _usbkey_bytes(change, transport, current[change.path])
+    desired = change.file
+    assert desired is not None
+    if verify:
+        held = current[change.path]
+        if held is not None and sha256_text(held) == change.sha256:
+            return None
+    return desired.data, desired.mode, desired.owner, desired.group
 
 
-def _usbkey_bytes(change: FileChange, transport: Transport
+def _usbkey_bytes(change: FileChange, transport: Transport, current: bytes | None
                   ) -> tuple[bytes, int, str, str] | None:
     edit = change.usbkey
     assert edit is not None
-    current = transport.read_file(edit.path)
     if current is None:
         logger.warning("sync: %s is missing on the node; creating it with the managed keys",
                        edit.path)

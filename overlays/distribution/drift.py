@@ -81,10 +81,10 @@ def check_drift(node_id: int, *, snapshot: ClusterSnapshot | None = None) -> Dri
     desired = {c.path: c.sha256 for c in plan.candidates}
     try:
         with open_transport(node.ssh_address) as transport:
-            for path in sorted(set(deployed) | set(desired)):
-                content = transport.read_file(path)
-                report.items.append(_compare(path, content, deployed.get(path),
-                                             desired.get(path), usbkey=path == usbkey_path))
+            contents = transport.read_files(sorted(set(deployed) | set(desired)))
+        for path, content in contents.items():
+            report.items.append(_compare(path, content, deployed.get(path), desired.get(path),
+                                         usbkey=path == usbkey_path))
     except (TransportError, ImproperlyConfigured) as exc:
         report.error = str(exc)
         report.items = [DriftItem(p, "not-deployed", "never deployed; a sync is due")

@@ -72,13 +72,13 @@ def test_files_of_any_size_read_back_byte_for_byte_in_a_few_round_trips(
     chunk = 32768
     sizes = [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk, 3 * chunk + 5, 1_800_000]
     round_trips: list[int] = []
-    real_pipelined = ssh._pipelined
+    real_pipelined = ssh.pipelined
 
     def counted(*args):  # noqa: ANN002, ANN202
         round_trips[-1] += 1
         return real_pipelined(*args)
 
-    monkeypatch.setattr(ssh, "_pipelined", counted)
+    monkeypatch.setattr(ssh, "pipelined", counted)
     with ssh_to(cn01) as transport:
         transport.connect()
         for size in sizes:
@@ -91,10 +91,46 @@ def test_files_of_any_size_read_back_byte_for_byte_in_a_few_round_trips(
     assert round_trips == [3, 3, 3, 4, 4, 4, 4, 4]
 
 
+def test_many_files_read_back_together_in_three_or_four_round_trips(
+        three_nodes, ssh_to, monkeypatch):
+    from nodes.transports import ssh
+
+    cn01 = three_nodes[0]
+    written = {f"/opt/custom/networking/r{size}_overlay.json": os.urandom(size)
+               for size in (0, 10, 32768, 70_000)}
+    for path, data in written.items():
+        cn01.path(path).write_bytes(data)
+    missing = "/opt/custom/etc/ipsec/config"
+    round_trips = 0
+    real_pipelined = ssh.pipelined
+
+    def counted(*args):  # noqa: ANN002, ANN202
+        nonlocal round_trips
+        round_trips += 1
+        return real_pipelined(*args)
+
+    with ssh_to(cn01) as transport:
+        transport.connect()
+        monkeypatch.setattr(ssh, "pipelined", counted)
+        small = transport.read_files([missing, *list(written)[:2]])
+        assert round_trips == 3
+        everything = transport.read_files([*written, missing, *written])
+
+    assert small == {missing: None, **dict(list(written.items())[:2])}
+    assert everything == {**written, missing: None}
+    assert round_trips == 3 + 4
+
+
 def test_reading_what_is_not_a_file_names_the_path(three_nodes, ssh_to):
-    with ssh_to(three_nodes[0]) as transport, pytest.raises(TransportError) as raised:
-        transport.read_file("/opt/custom/networking")
-    assert "cannot read /opt/custom/networking on node cn01" in str(raised.value)
+    three_nodes[0].path("/usbkey/config").write_text("hostname=cn01\n")
+    with ssh_to(three_nodes[0]) as transport:
+        with pytest.raises(TransportError) as raised:
+            transport.read_file("/opt/custom/networking")
+        assert "cannot read /opt/custom/networking on node cn01" in str(raised.value)
+        with pytest.raises(TransportError) as raised:
+            transport.read_files(["/usbkey/config", "/opt/custom/networking", "/usbkey"])
+        assert str(raised.value).count("cannot read ") == 2  # both named, the file is not
+        assert transport.read_file("/usbkey/config") == b"hostname=cn01\n"  # still connected
 
 
 def test_stat_reports_mode_with_special_bits_and_numeric_owner_or_none(three_nodes, ssh_to):
