@@ -27,8 +27,12 @@ from paramiko.sftp import (
     CMD_EXTENDED,
     CMD_FSTAT,
     CMD_HANDLE,
+    CMD_NAME,
     CMD_OPEN,
+    CMD_OPENDIR,
     CMD_READ,
+    CMD_READDIR,
+    CMD_REMOVE,
     CMD_STAT,
     CMD_STATUS,
     CMD_WRITE,
@@ -473,28 +477,65 @@ class SshTransport(Transport):
             self._discard(temp)
 
     def remove_temporaries(self, paths: Iterable[str]) -> list[str]:
+        """A few round trips for all the directories: list them together (open; entries
+        until each ends; close), then remove the leftovers together."""
         grouped = by_directory(paths)
-        sftp = self._sftp() if grouped else None
+        if not grouped:
+            return []
+        sftp = self._sftp()
+        directories = sorted(grouped)
+        try:
+            listed = self._list_directories(sftp, directories)
+            doomed = [posixpath.join(directory, entry) for directory in directories
+                      for entry in sorted(listed.get(directory, ()))
+                      if temporary_target(entry) in grouped[directory]]
+            answers = pipelined(sftp, [(CMD_REMOVE, temp) for temp in doomed])
+        except _LINK_ERRORS as exc:
+            raise TransportError(self._failed("clean", ", ".join(directories), exc)) from exc
         removed: list[str] = []
-        for directory, names in sorted(grouped.items()):
-            try:
-                entries = sftp.listdir(directory)
-            except FileNotFoundError:
-                continue
-            except _LINK_ERRORS as exc:
-                raise TransportError(self._failed("list", directory, exc)) from exc
-            for entry in sorted(entries):
-                if temporary_target(entry) not in names:
-                    continue
-                temp = posixpath.join(directory, entry)
-                try:
-                    sftp.remove(temp)
-                except FileNotFoundError:
-                    continue
-                except _LINK_ERRORS as exc:
-                    raise TransportError(self._failed("remove", temp, exc)) from exc
+        for temp, (kind, message) in zip(doomed, answers, strict=True):
+            code, text = _status(kind, message)
+            if code == SFTP_OK:
                 removed.append(temp)
+            elif code != SFTP_NO_SUCH_FILE:
+                raise TransportError(f"cannot remove {temp} on node {self.address.hostname}: "
+                                     f"{_problem(code, text)}")
         return removed
+
+    def _list_directories(self, sftp: paramiko.SFTPClient, directories: list[str]
+                          ) -> dict[str, list[str]]:
+        """The entry names of each directory that exists."""
+        handles: dict[str, bytes] = {}
+        for directory, (kind, message) in zip(directories, pipelined(
+                sftp, [(CMD_OPENDIR, directory) for directory in directories]), strict=True):
+            if kind == CMD_HANDLE:
+                handles[directory] = message.get_binary()
+                continue
+            code, text = _status(kind, message)
+            if code != SFTP_NO_SUCH_FILE:
+                raise TransportError(f"cannot list {directory} on node "
+                                     f"{self.address.hostname}: {_problem(code, text)}")
+        listed: dict[str, list[str]] = {directory: [] for directory in handles}
+        problems: list[str] = []
+        reading = dict(handles)
+        while reading:
+            answers = pipelined(sftp, [(CMD_READDIR, handle) for handle in reading.values()])
+            for directory, (kind, message) in zip(list(reading), answers, strict=True):
+                if kind == CMD_NAME:
+                    for _ in range(message.get_int()):
+                        listed[directory].append(message.get_text())
+                        message.get_text()  # the long name
+                        paramiko.SFTPAttributes._from_msg(message)  # noqa: SLF001
+                    continue
+                del reading[directory]
+                code, text = _status(kind, message)
+                if code != SFTP_EOF:
+                    problems.append(f"cannot list {directory} on node "
+                                    f"{self.address.hostname}: {_problem(code, text)}")
+        pipelined(sftp, [(CMD_CLOSE, handle) for handle in handles.values()])
+        if problems:
+            raise TransportError("; ".join(problems))
+        return listed
 
     def _ensure_directories(self, sftp: paramiko.SFTPClient, directories: list[str]) -> None:
         """Make sure every directory exists: one pipelined round trip of stats for those

@@ -17,7 +17,12 @@ import pytest
 from django.test import override_settings
 
 from nodes.transports import open_transport
-from nodes.transports.base import AuthenticationError, HostKeyError, TransportError
+from nodes.transports.base import (
+    AuthenticationError,
+    HostKeyError,
+    TransportError,
+    temporary_name,
+)
 from nodes.transports.ssh import SshTransport
 from tests.harness.testnodes import generate_management_key
 
@@ -119,6 +124,49 @@ def test_many_files_read_back_together_in_three_or_four_round_trips(
     assert small == {missing: None, **dict(list(written.items())[:2])}
     assert everything == {**written, missing: None}
     assert round_trips == 3 + 4
+
+
+def test_leftovers_of_the_named_files_are_removed_in_a_few_round_trips_for_all(
+        three_nodes, ssh_to, monkeypatch):
+    from nodes.transports import ssh
+
+    cn01 = three_nodes[0]
+    ipsec, networking = cn01.path("/opt/custom/etc/ipsec"), cn01.path("/opt/custom/networking")
+    ours = [temporary_name("ike.preshared"), temporary_name("ike.preshared")]
+    kept = [temporary_name("config"), ".ike.preshared.tmp-notours", ".other.tmp-0123456789ab",
+            "ike.preshared", *(f"peer{n}.conf" for n in range(150))]  # past one READDIR
+    for name in [*ours, *kept]:
+        (ipsec / name).write_text("x")
+    arp = temporary_name("customers_overlay.json")
+    (networking / arp).write_text("x")
+    round_trips = 0
+    real_pipelined = ssh.pipelined
+
+    def counted(*args):  # noqa: ANN002, ANN202
+        nonlocal round_trips
+        round_trips += 1
+        return real_pipelined(*args)
+
+    real_request = paramiko.SFTPClient._request
+
+    def one_request(self, *args):  # noqa: ANN001, ANN002, ANN202 - a round trip of its own
+        nonlocal round_trips
+        round_trips += 1
+        return real_request(self, *args)
+
+    with ssh_to(cn01) as transport:
+        transport.connect()
+        monkeypatch.setattr(ssh, "pipelined", counted)
+        monkeypatch.setattr(paramiko.SFTPClient, "_request", one_request)
+        removed = transport.remove_temporaries([
+            "/opt/custom/etc/ipsec/ike.preshared", "/opt/custom/networking/customers_overlay.json",
+            "/opt/custom/networking/lab_overlay.json", "/opt/custom/gone/x.json"])
+
+    assert sorted(removed) == sorted([*(f"/opt/custom/etc/ipsec/{n}" for n in ours),
+                                      f"/opt/custom/networking/{arp}"])
+    assert sorted(p.name for p in ipsec.iterdir()) == sorted(kept)
+    assert list(networking.iterdir()) == []
+    assert round_trips <= 6  # open both; entries (twice for 150); end; close; remove
 
 
 def test_reading_what_is_not_a_file_names_the_path(three_nodes, ssh_to):
