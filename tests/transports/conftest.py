@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import paramiko
 import pytest
 
+from nodes.transports import ssh
 from nodes.transports.ssh import SshTransport
 from tests.harness import testnodes
 from tests.harness.testnodes import TestCluster, TestNode
@@ -45,3 +48,28 @@ def ssh_to(testnode_management_key: Path) -> Iterator[Callable[..., SshTransport
     yield connect
     for transport in opened:
         transport.close()
+
+
+@dataclass
+class RoundTrips:
+    count: int = 0
+
+
+@pytest.fixture
+def sftp_round_trips(monkeypatch: pytest.MonkeyPatch) -> RoundTrips:
+    """Counts SFTP round trips from now on: each pipelined batch, and each request that
+    paramiko sends and waits for on its own."""
+    trips = RoundTrips()
+    real_batch, real_request = ssh.pipelined, paramiko.SFTPClient._request
+
+    def batch(*args):  # noqa: ANN002, ANN202
+        trips.count += 1
+        return real_batch(*args)
+
+    def alone(self, *args):  # noqa: ANN001, ANN002, ANN202
+        trips.count += 1
+        return real_request(self, *args)
+
+    monkeypatch.setattr(ssh, "pipelined", batch)
+    monkeypatch.setattr(paramiko.SFTPClient, "_request", alone)
+    return trips

@@ -70,66 +70,45 @@ def test_reading_a_missing_file_returns_none(three_nodes, ssh_to):
 
 
 def test_files_of_any_size_read_back_byte_for_byte_in_a_few_round_trips(
-        three_nodes, ssh_to, monkeypatch):
-    from nodes.transports import ssh
-
+        three_nodes, ssh_to, sftp_round_trips):
     cn01 = three_nodes[0]
     chunk = 32768
     sizes = [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk, 3 * chunk + 5, 1_800_000]
     round_trips: list[int] = []
-    real_pipelined = ssh.pipelined
 
-    def counted(*args):  # noqa: ANN002, ANN202
-        round_trips[-1] += 1
-        return real_pipelined(*args)
-
-    monkeypatch.setattr(ssh, "pipelined", counted)
     with ssh_to(cn01) as transport:
-        transport.connect()
         for size in sizes:
             data = os.urandom(size)
             cn01.path(ARP_TABLE).write_bytes(data)
-            round_trips.append(0)
+            before = sftp_round_trips.count
             assert transport.read_file(ARP_TABLE) == data, size
+            round_trips.append(sftp_round_trips.count - before)
 
     # Open; size and first chunk; (the other chunks;) close.
     assert round_trips == [3, 3, 3, 4, 4, 4, 4, 4]
 
 
 def test_many_files_read_back_together_in_three_or_four_round_trips(
-        three_nodes, ssh_to, monkeypatch):
-    from nodes.transports import ssh
-
+        three_nodes, ssh_to, sftp_round_trips):
     cn01 = three_nodes[0]
     written = {f"/opt/custom/networking/r{size}_overlay.json": os.urandom(size)
                for size in (0, 10, 32768, 70_000)}
     for path, data in written.items():
         cn01.path(path).write_bytes(data)
     missing = "/opt/custom/etc/ipsec/config"
-    round_trips = 0
-    real_pipelined = ssh.pipelined
-
-    def counted(*args):  # noqa: ANN002, ANN202
-        nonlocal round_trips
-        round_trips += 1
-        return real_pipelined(*args)
 
     with ssh_to(cn01) as transport:
-        transport.connect()
-        monkeypatch.setattr(ssh, "pipelined", counted)
         small = transport.read_files([missing, *list(written)[:2]])
-        assert round_trips == 3
+        assert sftp_round_trips.count == 3
         everything = transport.read_files([*written, missing, *written])
 
     assert small == {missing: None, **dict(list(written.items())[:2])}
     assert everything == {**written, missing: None}
-    assert round_trips == 3 + 4
+    assert sftp_round_trips.count == 3 + 4
 
 
 def test_leftovers_of_the_named_files_are_removed_in_a_few_round_trips_for_all(
-        three_nodes, ssh_to, monkeypatch):
-    from nodes.transports import ssh
-
+        three_nodes, ssh_to, sftp_round_trips):
     cn01 = three_nodes[0]
     ipsec, networking = cn01.path("/opt/custom/etc/ipsec"), cn01.path("/opt/custom/networking")
     ours = [temporary_name("ike.preshared"), temporary_name("ike.preshared")]
@@ -139,25 +118,8 @@ def test_leftovers_of_the_named_files_are_removed_in_a_few_round_trips_for_all(
         (ipsec / name).write_text("x")
     arp = temporary_name("customers_overlay.json")
     (networking / arp).write_text("x")
-    round_trips = 0
-    real_pipelined = ssh.pipelined
-
-    def counted(*args):  # noqa: ANN002, ANN202
-        nonlocal round_trips
-        round_trips += 1
-        return real_pipelined(*args)
-
-    real_request = paramiko.SFTPClient._request
-
-    def one_request(self, *args):  # noqa: ANN001, ANN002, ANN202 - a round trip of its own
-        nonlocal round_trips
-        round_trips += 1
-        return real_request(self, *args)
 
     with ssh_to(cn01) as transport:
-        transport.connect()
-        monkeypatch.setattr(ssh, "pipelined", counted)
-        monkeypatch.setattr(paramiko.SFTPClient, "_request", one_request)
         removed = transport.remove_temporaries([
             "/opt/custom/etc/ipsec/ike.preshared", "/opt/custom/networking/customers_overlay.json",
             "/opt/custom/networking/lab_overlay.json", "/opt/custom/gone/x.json"])
@@ -166,7 +128,7 @@ def test_leftovers_of_the_named_files_are_removed_in_a_few_round_trips_for_all(
                                       f"/opt/custom/networking/{arp}"])
     assert sorted(p.name for p in ipsec.iterdir()) == sorted(kept)
     assert list(networking.iterdir()) == []
-    assert round_trips <= 6  # open both; entries (twice for 150); end; close; remove
+    assert sftp_round_trips.count <= 6  # open both; entries (twice for 150); end; close; remove
 
 
 def test_reading_what_is_not_a_file_names_the_path(three_nodes, ssh_to):
