@@ -7,9 +7,9 @@ one, ``arm`` runs ONE command on the node that
 1. copies the files about to be replaced into ``OVERLAY_CONFIRM_DIRECTORY/backup/``
    (mode 0700; ``cp -p`` keeps mode and owner; a file that did not exist is noted);
 2. writes ``revert.sh``, a POSIX sh script holding the restore steps and the reload
-   commands, creates the ``armed`` flag, and starts the script with ``nohup`` in the
-   background with its output detached: it belongs to no SSH session and outlives the
-   connection.
+   commands, creates the ``armed`` flag, and starts the script in the background with
+   SIGHUP ignored and its input and output detached (what ``nohup`` does): it belongs to
+   no SSH session and outlives the connection.
 
 The script waits ``OVERLAY_CONFIRM_TIMEOUT`` seconds (one second at a time, leaving as
 soon as ``armed`` is gone). Then it renames ``armed`` to ``reverting``, restores the
@@ -166,16 +166,18 @@ def arm_command(*, directory: str, timeout: float, paths: Sequence[str],
     command = "\n".join([
         "set -e",
         f"D={_q(directory)}",
-        'mkdir -p "${D%/*}"',
+        # Tests before mkdir and rm: on the usual path neither process is started.
+        '[ -d "${D%/*}" ] || mkdir -p "${D%/*}"',
         "umask 077",
-        'rm -rf "$D"',
+        '[ ! -e "$D" ] || rm -rf "$D"',
         'mkdir -p "$D/backup"',
         *copies,
         "cat > \"$D/revert.sh\" <<'OVERLAY_REVERT_SCRIPT'",
         script.rstrip("\n"),
         "OVERLAY_REVERT_SCRIPT",
         ': > "$D/armed"',
-        'nohup sh "$D/revert.sh" </dev/null >/dev/null 2>&1 &',
+        # What nohup does, without its process: SIGHUP stays ignored across the exec.
+        '( trap "" HUP; exec sh "$D/revert.sh" ) </dev/null >/dev/null 2>&1 &',
         'echo $! > "$D/timer.pid"',
         "echo armed",
     ])
@@ -210,14 +212,15 @@ def arm(transport: Transport, *, directory: str, timeout: float, paths: Sequence
 
 
 def _prelude(directory: str) -> list[str]:
-    """``D`` and ``timer_pid``: the timer's pid, only if that process still is the timer
-    (a pid left by a node that rebooted may belong to anything now)."""
+    """``D`` and ``timer_alive``: true, with the timer's pid in ``p``, only if that process
+    still is the timer (a pid left by a node that rebooted may belong to anything now).
+    The pid is read by the shell itself: one process (``ps``), not three."""
     return [
         f"D={_q(directory)}",
-        "timer_pid() {",
-        '    p=$(cat "$D/timer.pid" 2>/dev/null) || return 1',
+        "timer_alive() {",
+        '    { read -r p < "$D/timer.pid"; } 2>/dev/null || return 1',
         '    case "$(ps -p "$p" -o args= 2>/dev/null)" in',
-        '        *revert.sh*) echo "$p" ;;',
+        "        *revert.sh*) return 0 ;;",
         "        *) return 1 ;;",
         "    esac",
         "}",
@@ -228,7 +231,7 @@ def _confirm_command(directory: str) -> str:
     return "\n".join([
         *_prelude(directory),
         'if mv "$D/armed" "$D/confirmed" 2>/dev/null; then',
-        '    p=$(timer_pid) && kill "$p" 2>/dev/null',
+        '    timer_alive && kill "$p" 2>/dev/null',
         '    rm -rf "$D"',
         f"    echo {CONFIRMED}",
         f'elif [ -e "$D/rolled-back" ]; then echo {ROLLED_BACK}; cat "$D/rolled-back"',
@@ -245,7 +248,7 @@ def _inspect_command(directory: str) -> str:
         *_prelude(directory),
         f'if [ -e "$D/rolled-back" ]; then echo {ROLLED_BACK}; cat "$D/rolled-back"',
         'elif [ -e "$D/armed" ] || [ -e "$D/reverting" ]; then',
-        f"    if timer_pid >/dev/null; then echo {WAITING}",
+        f"    if timer_alive; then echo {WAITING}",
         f'    elif [ -e "$D/reverting" ]; then echo {INTERRUPTED}',
         f"    else echo {STALE}; fi",
         f"else echo {LEFTOVER}; fi",
@@ -302,7 +305,7 @@ def revert_now(transport: Transport, armed: Armed) -> Verdict:
         'sh "$D/revert.sh" now',
         f'if [ -e "$D/rolled-back" ]; then echo {ROLLED_BACK}; cat "$D/rolled-back"; '
         f"else echo {MISSING}; fi",
-        'p=$(timer_pid) && kill "$p" 2>/dev/null',
+        'timer_alive && kill "$p" 2>/dev/null',
         'rm -rf "$D"',
     ])
     result = transport.run(command)
@@ -321,7 +324,7 @@ def clear(transport: Transport, directory: str) -> None:
     """Remove what an earlier activation left (its timer, if any, gives up by itself)."""
     command = "\n".join([
         *_prelude(directory),
-        'p=$(timer_pid) && kill "$p" 2>/dev/null',
+        'timer_alive && kill "$p" 2>/dev/null',
         'rm -rf "$D"',
     ])
     result = transport.run(command)

@@ -3,10 +3,14 @@ the revert timer's script (plain data in, text out)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
-from overlays.distribution.confirm import revert_script
+from overlays.distribution.confirm import arm_command, revert_script
 from overlays.distribution.precheck import (
     batch_script,
     check_output,
@@ -184,3 +188,43 @@ def test_a_confirmed_timer_gives_up_without_touching_anything(tmp_path):
 
     assert target.read_bytes() == b"new\n"
     assert not reloads.exists() and not (directory / "rolled-back").exists()
+
+
+def test_the_armed_timer_ignores_sighup_and_leaves_once_armed_is_gone(tmp_path):
+    """The timer is started without ``nohup``: the arm command itself makes it ignore the
+    hang-up a closing SSH session may send."""
+    target = tmp_path / "ipf.conf-090-administration"
+    target.write_bytes(b"live\n")
+    directory = tmp_path / "etc" / "overlay-confirm"  # its parent does not exist yet
+    command, _armed = arm_command(directory=str(directory), timeout=60, paths=[str(target)],
+                                  actions=["ipfilter"], commands=["true"])
+
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True,
+                            check=False, timeout=30)
+
+    assert (result.returncode, result.stdout.strip()) == (0, "armed")
+    assert (directory / "backup" / "1").read_bytes() == b"live\n"
+    pid = int((directory / "timer.pid").read_text())
+    try:
+        assert running_timer(pid)
+        os.kill(pid, signal.SIGHUP)
+        time.sleep(0.3)
+        assert running_timer(pid)
+        (directory / "armed").unlink()  # what a confirmation's rename does
+        deadline = time.monotonic() + 10
+        while running_timer(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not running_timer(pid)
+    finally:
+        if running_timer(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert target.read_bytes() == b"live\n"  # nothing was reverted
+
+
+def running_timer(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process running a revert.sh."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        return state != "Z" and b"revert.sh" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, IndexError):
+        return False
