@@ -609,7 +609,7 @@ class TestNode:
         log = self.dir / "log" / f"{stub}.log"
         if not log.exists():
             return []
-        return [line.split("\t")[1:] for line in log.read_text().splitlines() if line]
+        return [line.split("\t") for line in log.read_text().splitlines() if line]
 
     def clear_calls(self) -> None:
         """Forget every logged stub call."""
