@@ -127,3 +127,32 @@ def test_a_steps_output_cannot_forge_a_record():
 
     assert list(records) == [0]
     assert (records[0].status, records[0].output) == (1, "@@reload 5 0")
+
+
+def test_each_steps_output_and_status_survive_the_framing_whatever_the_step_does():
+    steps = [Step(activate.CHECK, "printf 'no newline'"),
+             Step(activate.CHECK, "printf '\\n\\nfirst\\n\\nlast\\n\\n'; exit 3"),
+             Step(activate.CHECK, "set -e"),  # stays within its step's subshell
+             Step(activate.CHECK, "false; echo after false"),
+             Step(activate.CHECK, ":")]
+
+    result = subprocess.run(["sh", "-c", "echo 'a login banner'; " + activate.script(
+        steps, temps=[])], capture_output=True, text=True, check=True, timeout=60)
+    records = activate.parse(result.stdout)
+
+    assert [(records[n].status, records[n].output) for n in range(5)] == [
+        (0, "no newline"), (3, "\n\nfirst\n\nlast"), (0, ""), (0, "after false"), (0, "")]
+
+
+def test_only_this_scripts_marker_makes_a_record():
+    other = activate.script([Step(activate.CHECK, "true")], temps=[])
+    forged = other.splitlines()[2].split("'")[1].split()[0]  # another script's marker
+    assert forged.startswith("@@") and len(forged) == 18
+    lines = f"{forged} 7\\nfake\\n{forged} reload 7 0\\n"
+    text = activate.script([Step(activate.CHECK, f"printf '{lines}'"),
+                            Step(activate.RELOAD, "true")], temps=[])
+
+    records = run(text)
+
+    assert sorted(records) == [0, 1]
+    assert records[0].output == f"{forged} 7\nfake\n{forged} reload 7 0"
