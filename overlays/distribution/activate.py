@@ -22,9 +22,10 @@ result (the deployment keeps one command per check, removal and reload, as befor
 where the script stopped. A step without its closing marker did not finish. The nonce is
 random per script: a step's output (a check quoting a file line, say) cannot forge a
 record. The output is not captured and re-printed: on the node, each step costs one
-``( subshell )`` and its own commands, not a command substitution and a ``sed`` pipeline
-(three processes fewer per step). The confirmation stays a separate, NEW connection
-(``confirm.confirm``). Pure text in and out: running it is ``apply``'s.
+``( subshell )`` and its own commands, not a command substitution and, when it printed
+anything, a ``printf | sed`` pipeline (up to three processes fewer per step). The
+confirmation stays a separate, NEW connection (``confirm.confirm``). Pure text in and
+out: running it is ``apply``'s.
 """
 
 from __future__ import annotations

@@ -206,6 +206,9 @@ def test_the_armed_timer_ignores_sighup_and_leaves_once_armed_is_gone(tmp_path):
     assert (directory / "backup" / "1").read_bytes() == b"live\n"
     pid = int((directory / "timer.pid").read_text())
     try:
+        deadline = time.monotonic() + 10  # the background shell may not have exec'd yet
+        while not running_timer(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert running_timer(pid)
         os.kill(pid, signal.SIGHUP)
         time.sleep(0.3)
@@ -222,9 +225,11 @@ def test_the_armed_timer_ignores_sighup_and_leaves_once_armed_is_gone(tmp_path):
 
 
 def running_timer(pid: int) -> bool:
-    """Whether ``pid`` is a live (not zombie) process running a revert.sh."""
+    """Whether ``pid`` is a live (not zombie) ``sh .../revert.sh``: the timer once exec'd,
+    not the background shell before it (whose command line quotes revert.sh too)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-        return state != "Z" and b"revert.sh" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
     except (OSError, IndexError):
         return False
+    return state != "Z" and len(argv) == 2 and argv[1].endswith(b"/revert.sh")
