@@ -169,7 +169,7 @@ def arm_command(*, directory: str, timeout: float, paths: Sequence[str],
         # Tests before mkdir and rm: on the usual path neither process is started.
         '[ -d "${D%/*}" ] || mkdir -p "${D%/*}"',
         "umask 077",
-        '[ ! -e "$D" ] || rm -rf "$D"',
+        '[ ! -e "$D" ] && [ ! -L "$D" ] || rm -rf "$D"',  # a dangling link goes too
         'mkdir -p "$D/backup"',
         *copies,
         "cat > \"$D/revert.sh\" <<'OVERLAY_REVERT_SCRIPT'",

@@ -233,3 +233,35 @@ def running_timer(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z" and len(argv) == 2 and argv[1].endswith(b"/revert.sh")
+
+
+def test_arming_replaces_whatever_an_earlier_activation_left_even_a_dangling_link(tmp_path):
+    target = tmp_path / "ipf.conf-090-administration"
+    target.write_bytes(b"live\n")
+    directory = tmp_path / "overlay-confirm"
+    for leftover in ("directory", "dangling link"):
+        if leftover == "directory":
+            (directory / "backup").mkdir(parents=True)
+            (directory / "rolled-back").write_text("an old verdict\n")
+            (directory / "backup" / "1").write_text("an old backup\n")
+        else:
+            directory.symlink_to(tmp_path / "nowhere")
+        command, _armed = arm_command(directory=str(directory), timeout=60,
+                                      paths=[str(target)], actions=["ipfilter"],
+                                      commands=["true"])
+
+        result = subprocess.run(["sh", "-c", command], capture_output=True, text=True,
+                                check=False, timeout=30)
+
+        assert (result.returncode, result.stdout.strip()) == (0, "armed"), leftover
+        assert directory.is_dir() and not directory.is_symlink()
+        assert sorted(p.name for p in directory.iterdir()) == [
+            "armed", "backup", "revert.sh", "timer.pid"]
+        assert (directory / "backup" / "1").read_bytes() == b"live\n"
+        (directory / "armed").unlink()  # the timer leaves within a second
+        pid = int((directory / "timer.pid").read_text())
+        deadline = time.monotonic() + 10
+        while running_timer(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not running_timer(pid)
+        subprocess.run(["rm", "-rf", str(directory)], check=True)
