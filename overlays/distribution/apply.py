@@ -197,7 +197,7 @@ def _apply(plan: Plan, transport: Transport, *, verify: bool, outcome: ApplyOutc
         return
     _remove_temporaries(plan, transport)
     candidates = plan.candidates if verify else plan.changes
-    current = _read_current(candidates, (), transport, verify=verify)
+    current = _read_current(candidates, plan.stale, transport, verify=verify)
     staged: list[_Staged] = []
     to_reload: dict[str, list[FileChange]] = {}
     settled: list[FileChange] = []  # need no reload, or their reload is pending below
@@ -225,7 +225,8 @@ def _apply(plan: Plan, transport: Transport, *, verify: bool, outcome: ApplyOutc
         for change in settled:
             outcome.applied[change.path] = change.sha256
         for path, digest in plan.stale:
-            _remove_stale(path, digest, transport, hostname=hostname, outcome=outcome)
+            if _still_ours(path, digest, current[path], hostname=hostname, outcome=outcome):
+                _remove_stale(path, transport, hostname=hostname, outcome=outcome)
         _reload(to_reload, transport, hostname=hostname, outcome=outcome)
     except BaseException as exc:
         _discard([item for item in staged if not item.installed], transport)
@@ -478,8 +479,9 @@ def _reload_order(to_reload: dict[str, list[FileChange]]) -> list[str]:
 
 def _still_ours(path: str, digest: str, current: bytes | None, *, hostname: str,
                 outcome: ApplyOutcome) -> bool:
-    """Whether a file no longer desired still holds what we deployed (then it is removed
-    in the activation); otherwise it is only forgotten here. ``current``: its content."""
+    """Whether a file no longer desired still holds what we deployed (then it is removed:
+    by the activation, or ``_remove_stale``); otherwise it is only forgotten here.
+    ``current``: its content."""
     if current is not None and sha256_text(current) == digest:
         return True
     if current is None:
@@ -748,21 +750,15 @@ def _naming(path: str) -> Iterator[None]:
         raise type(exc)(f"upload of {path} failed, previous file kept: {exc}") from exc
 
 
-def _remove_stale(path: str, digest: str, transport: Transport, *, hostname: str,
+def _remove_stale(path: str, transport: Transport, *, hostname: str,
                   outcome: ApplyOutcome) -> None:
-    current = transport.read_file(path)
-    if current is None:
-        logger.info("sync %s: %s is no longer desired and already gone", hostname, path)
-    elif sha256_text(current) != digest:
-        logger.warning("sync %s: %s is no longer desired but was changed on the node; left in "
-                       "place, no longer managed", hostname, path)
-    else:
-        command = f"rm -f -- {shlex.quote(path)}"
-        result = transport.run(command)
-        outcome.commands.append({"command": command, "exit_status": result.exit_status})
-        if not result.ok:
-            raise ReloadFailed(f"removing {path} on {hostname} failed: exit "
-                               f"{result.exit_status}: {result.stderr.strip()[:300]}")
-        outcome.files_changed.append({"path": path, "sha256": None})
-        logger.info("sync %s: removed %s, no longer desired", hostname, path)
+    """Remove a file no longer desired that still holds what we deployed (``_still_ours``)."""
+    command = f"rm -f -- {shlex.quote(path)}"
+    result = transport.run(command)
+    outcome.commands.append({"command": command, "exit_status": result.exit_status})
+    if not result.ok:
+        raise ReloadFailed(f"removing {path} on {hostname} failed: exit "
+                           f"{result.exit_status}: {result.stderr.strip()[:300]}")
+    outcome.files_changed.append({"path": path, "sha256": None})
+    logger.info("sync %s: removed %s, no longer desired", hostname, path)
     outcome.forgotten.append(path)

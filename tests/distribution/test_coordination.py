@@ -417,3 +417,33 @@ def test_a_pass_without_a_pending_request_reads_the_node_row_once(node, settings
                  if sql.startswith('SELECT "nodes_node"."id", "nodes_node"."hostname"')]
     assert len(row_reads) == 1 and '"nodes_pendingsync"' in row_reads[0]
     assert statements[-1].startswith('SELECT 1 AS "a" FROM "nodes_pendingsync"')
+
+
+@pytest.mark.parametrize("edited_on_node", [False, True])
+def test_a_file_no_longer_desired_is_removed_only_if_it_still_holds_what_was_deployed(
+        db, settings, edited_on_node):
+    """The local transport's pass reads the node's files no longer desired with the rest
+    (``read_files``) and removes only those it deployed; a hand-edited one is forgotten."""
+    from nodes.models import DeployedFile
+    from overlays.models import OverlayRule
+
+    nodes = [services.save(Node(hostname=f"cn0{n}", pdc="prague", admin_ip=f"10.0.0.1{n}",
+                                external_ip=f"203.0.113.1{n}")) for n in (1, 2)]
+    lab = services.save(OverlayRule(name="lab", port=4791, all_nodes=False,
+                                    node_names=["cn01", "cn02"]))
+    sync_many([n.pk for n in nodes], reason="test")
+    table = "/opt/custom/networking/lab_overlay.json"
+    on_disk = settings.OVERLAY_LOCAL_ROOT / "cn02" / table.lstrip("/")
+    assert DeployedFile.objects.filter(node=nodes[1], path=table).exists()
+    if edited_on_node:
+        on_disk.write_text('{"edited": "by hand"}\n')
+
+    lab.node_names = ["cn01"]
+    services.save(lab)
+    sync_many([nodes[1].pk], reason="test")
+
+    deployment = Deployment.objects.filter(node=nodes[1]).latest("pk")
+    commands = [c["command"] for c in deployment.commands]
+    assert (f"rm -f -- {table}" in commands) is not edited_on_node
+    assert ({"path": table, "sha256": None} in deployment.files_changed) is not edited_on_node
+    assert not DeployedFile.objects.filter(node=nodes[1], path=table).exists()  # forgotten
